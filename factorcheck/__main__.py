@@ -1,0 +1,7 @@
+"""Allow ``python -m factorcheck``."""
+
+import sys
+
+from factorcheck.cli import main
+
+sys.exit(main())

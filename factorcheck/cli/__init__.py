@@ -1,0 +1,71 @@
+"""The ``factorcheck`` command line: a thin argparse front end.
+
+Each subcommand lives in its own module of this package and provides
+``register(subparsers)``, which adds its parser and sets ``func`` to a
+``run(args) -> int`` function.  All real work is done by library functions;
+this module only dispatches and turns :class:`~factorcheck.FactorcheckError`
+into a one-line message and exit status 2.
+
+Exit statuses: 0 the command ran, 1 a requested check failed (for example
+``check --require-separable``), 2 bad input (a clear message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from factorcheck._version import __version__
+from factorcheck.errors import FactorcheckError
+
+__all__ = ["main"]
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS: tuple[str, ...] = ("check",)
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with one subparser per command module."""
+    parser = argparse.ArgumentParser(
+        prog="factorcheck",
+        description="Verify the mathematics of depthwise separable convolution.",
+    )
+    parser.add_argument("--version", action="version", version=f"factorcheck {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"factorcheck.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    Examples
+    --------
+    >>> from factorcheck.cli import main
+    >>> main(["--version"])  # doctest: +SKIP
+    factorcheck 0.1.0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args))
+    except FactorcheckError as err:
+        print(f"factorcheck {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. `factorcheck check | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
