@@ -8,12 +8,12 @@ not know this library.  A few subclasses let callers tell cases apart.
 from __future__ import annotations
 
 __all__ = [
-    "FactorcheckError",
-    "KernelError",
-    "NotSeparableError",
-    "FileFormatError",
     "DerivationError",
+    "FactorcheckError",
+    "FileFormatError",
+    "KernelError",
     "LatexError",
+    "NotSeparableError",
 ]
 
 

@@ -1,0 +1,265 @@
+"""Kernel input: turn whatever the user holds into one validated canonical form.
+
+Accepted inputs are NumPy arrays, nested lists, anything with ``__array__``
+(PyTorch tensors and ``nn.Parameter`` weights, without importing torch), integer
+arrays, and arrays of :class:`fractions.Fraction` or SymPy rationals.  The
+canonical form is a 4-D array ``(n_out, m_in, kh, kw)`` (PyTorch/ONNX "OIHW");
+a 3-D kernel is a 1-D convolution and gets ``kh = 1``.
+
+Float kernels keep their dtype (its machine epsilon sets the default
+tolerance).  Integer and rational kernels become object arrays of
+:class:`fractions.Fraction`, so that :mod:`factorcheck.exact` can decide them in
+exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from factorcheck.errors import KernelError
+
+__all__ = ["LAYOUTS", "Kernel", "as_kernel", "from_canonical", "to_canonical"]
+
+#: Supported layouts of a 4-D kernel: O = output channels, I = input channels,
+#: H and W = the spatial axes.  A 3-D kernel uses the same letters without "H".
+LAYOUTS: dict[str, str] = {
+    "OIHW": "PyTorch and ONNX Conv (the default)",
+    "HWIO": "TensorFlow/Keras Conv2D",
+    "OHWI": "TFLite Conv2D",
+}
+_CANONICAL = "OIHW"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A validated kernel in canonical ``(n_out, m_in, kh, kw)`` form.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The kernel, 4-D, OIHW.  A float dtype for float input; ``object``
+        holding :class:`fractions.Fraction` for integer or rational input.
+    layout : str
+        The layout the caller used, for returning results in it.
+    ndim : int
+        3 for a 1-D convolution, 4 for a 2-D one (as the caller gave it).
+    source_dtype : numpy.dtype
+        The dtype the caller's array had (``object`` for rationals).
+    exact : bool
+        True for integer and rational kernels, decided in exact arithmetic.
+    """
+
+    data: np.ndarray
+    layout: str
+    ndim: int
+    source_dtype: np.dtype
+    exact: bool
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """The canonical shape ``(n_out, m_in, kh, kw)``."""
+        n, m, kh, kw = self.data.shape
+        return (n, m, kh, kw)
+
+    @property
+    def eps(self) -> float:
+        """Machine epsilon of the caller's float dtype (float64's for exact kernels)."""
+        if self.exact or self.source_dtype.kind != "f":
+            return float(np.finfo(np.float64).eps)
+        return float(np.finfo(self.source_dtype).eps)
+
+    def as_float(self) -> np.ndarray:
+        """The kernel as a float array (float64 for exact kernels, else its own dtype)."""
+        if self.exact:
+            return _fractions_to_float(self.data)
+        return self.data
+
+
+def check_layout(layout: object) -> str:
+    """Return the normalized layout name, or raise listing the valid ones.
+
+    Examples
+    --------
+    >>> check_layout("hwio")
+    'HWIO'
+    """
+    if isinstance(layout, str) and layout.upper() in LAYOUTS:
+        return layout.upper()
+    raise KernelError(
+        f"unknown layout {layout!r}; expected one of {', '.join(map(repr, LAYOUTS))}"
+    ) from None
+
+
+def _axes(layout: str, ndim: int) -> str:
+    """The layout letters for an array of ``ndim`` dimensions (3-D drops 'H')."""
+    return layout if ndim == 4 else layout.replace("H", "")
+
+
+def to_canonical(array: np.ndarray, layout: str) -> np.ndarray:
+    """Transpose a 3-D or 4-D array of ``layout`` to 4-D OIHW (a view where possible).
+
+    Examples
+    --------
+    >>> to_canonical(np.zeros((3, 5, 2, 7)), "HWIO").shape
+    (7, 2, 3, 5)
+    >>> to_canonical(np.zeros((4, 2, 5)), "OIHW").shape
+    (4, 2, 1, 5)
+    """
+    axes = _axes(check_layout(layout), array.ndim)
+    out = np.transpose(array, [axes.index(c) for c in _axes(_CANONICAL, array.ndim)])
+    return out if out.ndim == 4 else out[:, :, np.newaxis, :]
+
+
+def from_canonical(array: np.ndarray, layout: str, ndim: int = 4) -> np.ndarray:
+    """Transpose a 4-D OIHW array back to ``layout`` (and to 3-D when ``ndim`` is 3).
+
+    Examples
+    --------
+    >>> from_canonical(np.zeros((7, 2, 3, 5)), "HWIO").shape
+    (3, 5, 2, 7)
+    >>> from_canonical(np.zeros((4, 2, 1, 5)), "OHWI", ndim=3).shape
+    (4, 5, 2)
+    """
+    if ndim == 3:
+        array = array[:, :, 0, :]
+    axes = _axes(check_layout(layout), ndim)
+    return np.transpose(array, [_axes(_CANONICAL, ndim).index(c) for c in axes])
+
+
+def as_kernel(kernel: Any, layout: str = "OIHW") -> Kernel:
+    """Validate a kernel and return it in canonical form.
+
+    Parameters
+    ----------
+    kernel : array_like
+        A 4-D kernel, or a 3-D one for a 1-D convolution.  Real floats,
+        integers, :class:`fractions.Fraction` or SymPy rationals.
+    layout : {"OIHW", "HWIO", "OHWI"}
+        How the axes of ``kernel`` are ordered.
+
+    Returns
+    -------
+    Kernel
+        The canonical kernel.
+
+    Raises
+    ------
+    KernelError
+        For strings, booleans, complex numbers, non-numbers, a wrong number of
+        dimensions, an empty dimension, NaN or infinity, or an unknown layout.
+
+    Examples
+    --------
+    >>> k = as_kernel(np.ones((3, 3, 2, 8), dtype=np.float32), layout="HWIO")
+    >>> k.shape, k.data.dtype, k.exact
+    ((8, 2, 3, 3), dtype('float32'), False)
+    >>> as_kernel([[[1, 2], [2, 4]]]).exact
+    True
+    """
+    layout = check_layout(layout)
+    array = _to_numpy(kernel)
+    _check_shape(array.shape)
+    if array.dtype.kind in "iu" or array.dtype == object:
+        data = _to_fractions(array)  # float64 when an object array holds floats
+    else:
+        data = _check_float(array)
+    return Kernel(
+        data=to_canonical(data, layout),
+        layout=layout,
+        ndim=array.ndim,
+        source_dtype=array.dtype if array.dtype != object else data.dtype,
+        exact=data.dtype == object,
+    )
+
+
+def _to_numpy(kernel: Any) -> np.ndarray:
+    """Convert lists, arrays and tensors (detached, on the CPU) to a NumPy array."""
+    if isinstance(kernel, (str, bytes)):
+        raise KernelError(f"expected a numeric array, got a {type(kernel).__name__}")
+    if not isinstance(kernel, np.ndarray):
+        kernel = _detach(kernel)
+    try:
+        array = np.asarray(kernel)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise KernelError(
+            f"expected a numeric array, got {type(kernel).__name__} that NumPy cannot read: {err}"
+        ) from None
+    kind = array.dtype.kind
+    if kind == "b":
+        raise KernelError("expected real numbers, got a boolean array")
+    if kind == "c":
+        raise KernelError(f"expected real numbers, got complex dtype {array.dtype}")
+    if kind not in "iufO":
+        raise KernelError(f"expected a numeric array, got dtype {array.dtype}")
+    return array
+
+
+def _detach(obj: Any) -> Any:
+    """Detach a tensor from autograd and bring it to the CPU, duck-typed (no torch import)."""
+    for method in ("detach", "cpu"):
+        if callable(getattr(obj, method, None)) and hasattr(obj, "__array__"):
+            obj = getattr(obj, method)()
+    dtype = str(getattr(obj, "dtype", ""))
+    if "bfloat16" in dtype and callable(getattr(obj, "float", None)):
+        obj = obj.float()  # NumPy has no bfloat16; float32 holds every bfloat16 exactly
+    return obj
+
+
+def _check_shape(shape: tuple[int, ...]) -> None:
+    """Require 3 or 4 dimensions, none of them empty."""
+    if len(shape) not in (3, 4):
+        raise KernelError(
+            "expected a 4-D kernel (or 3-D for a 1-D convolution), "
+            f"got {len(shape)}-D shape {shape}"
+        )
+    if 0 in shape:
+        raise KernelError(f"expected every dimension to be at least 1, got shape {shape}")
+
+
+def _check_float(array: np.ndarray) -> np.ndarray:
+    """Reject NaN and infinity; widen float types NumPy's linear algebra cannot use."""
+    if array.dtype.itemsize > 8:
+        array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise KernelError(f"expected finite entries, got {array[where]} at index {where}")
+    return array
+
+
+def _to_fractions(array: np.ndarray) -> np.ndarray:
+    """Integer or rational entries as an object array of Fractions; floats are refused here."""
+    if array.dtype.kind in "iu":
+        return np.frompyfunc(Fraction, 1, 1)(array.astype(object)).astype(object)
+    flat = array.reshape(-1)
+    if all(isinstance(x, numbers.Rational) and not isinstance(x, bool) for x in flat):
+        return np.frompyfunc(_fraction, 1, 1)(array).astype(object)
+    if all(_is_real_number(x) for x in flat):
+        return _check_float(array.astype(np.float64))  # type: ignore[return-value]
+    bad = next(x for x in flat if not _is_real_number(x))
+    raise KernelError(
+        f"expected real numbers, got an object array holding {type(bad).__name__} {bad!r:.60}"
+    )
+
+
+def _is_real_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _fraction(x: numbers.Rational) -> Fraction:
+    return Fraction(int(x.numerator), int(x.denominator))
+
+
+def _fractions_to_float(data: np.ndarray) -> np.ndarray:
+    """Exact entries to float64, scaled first when they exceed float64's range."""
+    top = max((abs(x) for x in data.reshape(-1)), default=Fraction(0))
+    if top > Fraction(10) ** 300:
+        raise KernelError(
+            f"exact entries up to about 10^{len(str(int(top))) - 1} exceed float64's range; "
+            "scale the kernel first (separability does not depend on scale)"
+        )
+    return np.vectorize(float, otypes=[np.float64])(data)

@@ -1,0 +1,577 @@
+"""Does a convolution kernel factor into a depthwise and a pointwise convolution?
+
+A standard kernel ``K`` with ``n`` outputs, ``m`` inputs and ``kh x kw`` taps is
+a depthwise convolution followed by a pointwise one ("dw-pw", the MobileNet
+form) exactly when ``k_ij = mu_ij * b_j`` for every output ``i`` and input
+``j``.  Writing column ``j`` of ``K`` as the ``n x (kh*kw)`` matrix ``A_j``
+whose rows are the flattened ``k_ij``, that is ``rank(A_j) <= 1``; with a depth
+multiplier ``d`` it is ``rank(A_j) <= d``.  The other order ("pw-dw") is the
+same test on each output channel's ``m x (kh*kw)`` matrix.  These matrices are
+the *slices* of the kernel; they are independent of each other.
+
+The nearest kernel that factors, in the Frobenius norm, is obtained slice by
+slice from the truncated SVD (Eckart-Young): keep the ``d`` largest singular
+triplets of each slice.  Its squared distance is the sum over slices of the
+discarded squared singular values.
+
+Numerics: each slice is scaled by its largest entry before any product is
+formed (entries near 1e308 or subnormal neither overflow nor underflow).
+Singular values come from the eigenvalues of the small Gram matrix of each
+slice, which is fast; a slice whose smallest singular value is below 1e-3 of
+its largest is recomputed by a direct SVD, so that near-low-rank slices, the
+ones whose verdict depends on it, are never decided from squared quantities.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from factorcheck.errors import FactorcheckError, NotSeparableError
+from factorcheck.exact import exact_factors, exact_rank
+from factorcheck.kernel import Kernel, as_kernel, from_canonical, to_canonical
+
+__all__ = [
+    "ORDERS",
+    "Analysis",
+    "Factors",
+    "analyze",
+    "decompose",
+    "is_separable",
+    "nearest_separable",
+]
+
+#: The two orders of a depthwise separable convolution.
+ORDERS: dict[str, str] = {
+    "dw-pw": "depthwise then pointwise (MobileNet): rank <= multiplier per input channel",
+    "pw-dw": "pointwise then depthwise: rank <= multiplier per output channel",
+}
+#: Below this ratio sigma_min / sigma_max a slice is recomputed by a direct SVD.
+_GRAM_SAFE_RATIO = 1e-3
+#: Slices are processed in chunks of about this many float64 entries (bounds memory).
+_CHUNK_ENTRIES = 1 << 22
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """What :func:`analyze` found about one kernel.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Canonical shape ``(n_out, m_in, kh, kw)``.
+    layout, order : str
+        As given to :func:`analyze`.
+    multiplier : int
+        The depth multiplier ``d`` tested.
+    dtype : str
+        The dtype of the kernel as given (``"object"`` for rationals).
+    separable : bool
+        Whether the kernel admits the decomposition with ``d`` terms per slice.
+    exact : bool
+        True when the verdict was decided in exact arithmetic.
+    criterion : str
+        ``"exact"``, ``"rank"`` (numerical rank, the default for floats) or
+        ``"rtol"`` (relative distance bounded by ``rtol``).
+    tolerance : float or None
+        For ``"rank"``: a slice has rank <= d when
+        ``sigma_{d+1} <= tolerance * sigma_1`` (``max(rows, cols) * eps`` of
+        the kernel's dtype).  For ``"rtol"``: the bound on the relative
+        distance.  None for exact verdicts.
+    singular_values : numpy.ndarray
+        Shape ``(slices, min(rows, cols))``, each row in decreasing order.
+    ranks : numpy.ndarray
+        Rank of each slice (exact, or numerical under ``tolerance``).
+    min_multiplier : int
+        ``max(ranks)``: the smallest multiplier representing the kernel
+        exactly; the kernel is a sum of this many depthwise separable convs.
+    distance : float
+        Frobenius distance to the nearest kernel admitting the decomposition.
+    relative_distance : float
+        ``distance / norm``, 0 for a zero kernel.
+    energy_kept : numpy.ndarray
+        Per slice, the share of its squared norm kept by the nearest kernel.
+    norm : float
+        Frobenius norm of the kernel.
+    """
+
+    shape: tuple[int, int, int, int]
+    layout: str
+    order: str
+    multiplier: int
+    dtype: str
+    separable: bool
+    exact: bool
+    criterion: str
+    tolerance: float | None
+    singular_values: np.ndarray
+    ranks: np.ndarray
+    min_multiplier: int
+    distance: float
+    relative_distance: float
+    energy_kept: np.ndarray
+    norm: float
+
+    def __str__(self) -> str:
+        verdict = "separable" if self.separable else "not separable"
+        how = "exactly" if self.exact else f"({self.criterion} tolerance {self.tolerance:.3g})"
+        return (
+            f"{self.order} d={self.multiplier}: {verdict} {how}; min multiplier "
+            f"{self.min_multiplier}, relative distance {self.relative_distance:.3e}"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Factors:
+    """The two convolutions of a depthwise separable decomposition, in the caller's layout.
+
+    For ``order="dw-pw"`` with ``m`` inputs, ``n`` outputs and multiplier
+    ``d``: ``depthwise`` is the kernel of a convolution with ``groups=m``,
+    shape ``(m*d, 1, kh, kw)`` in OIHW (channel ``j*d + r`` is the ``r``-th
+    filter of input ``j``), applied first; ``pointwise`` has shape
+    ``(n, m*d, 1, 1)``.  For ``order="pw-dw"``: ``pointwise`` has shape
+    ``(n*d, m, 1, 1)`` and is applied first, then ``depthwise`` of shape
+    ``(n, d, kh, kw)`` with ``groups=n``.  In other layouts the same arrays are
+    transposed accordingly (for Keras ``DepthwiseConv2D`` reshape the HWIO
+    depthwise kernel ``(kh, kw, 1, m*d)`` to ``(kh, kw, m, d)``).  3-D kernels
+    give 3-D factors.  Exact kernels give exact factors (object arrays of
+    :class:`fractions.Fraction`).
+    """
+
+    depthwise: np.ndarray
+    pointwise: np.ndarray
+    order: str
+    layout: str
+    multiplier: int
+    groups: int
+
+    def to_kernel(self) -> np.ndarray:
+        """The standard kernel these factors compose to, in the same layout.
+
+        Examples
+        --------
+        >>> import numpy as np, factorcheck
+        >>> k = np.einsum("ij,jhw->ijhw", np.arange(1.0, 7).reshape(3, 2), np.ones((2, 3, 3)))
+        >>> np.allclose(factorcheck.decompose(k).to_kernel(), k)
+        True
+        """
+        ndim = self.depthwise.ndim
+        dw = to_canonical(self.depthwise, self.layout)
+        pw = to_canonical(self.pointwise, self.layout)[:, :, 0, 0]
+        d = self.multiplier
+        if self.order == "dw-pw":  # k_ij = sum_r pw[i, j*d + r] dw[j*d + r]
+            mu = pw.reshape(pw.shape[0], -1, d)
+            b = dw[:, 0].reshape(-1, d, *dw.shape[2:])
+            out = np.einsum("ijr,jrhw->ijhw", mu, b)
+        else:  # k_ij = sum_r dw[i, r] pw[i*d + r, j]
+            mu = pw.reshape(-1, d, pw.shape[1])
+            out = np.einsum("irj,irhw->ijhw", mu, dw)
+        return from_canonical(out, self.layout, ndim)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _check_options(
+    order: object, multiplier: object, rtol: object
+) -> tuple[str, int, float | None]:
+    """Validate the shared options; return them normalized."""
+    if order not in ORDERS:
+        raise FactorcheckError(
+            f"unknown order {order!r}; expected one of {', '.join(map(repr, ORDERS))}"
+        )
+    if isinstance(multiplier, bool) or not isinstance(multiplier, numbers.Integral):
+        raise FactorcheckError(
+            f"multiplier must be an integer >= 1, got {type(multiplier).__name__} {multiplier!r}"
+        )
+    if multiplier < 1:
+        raise FactorcheckError(f"multiplier must be an integer >= 1, got {multiplier}")
+    if rtol is not None:
+        if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
+            raise FactorcheckError(f"rtol must be a real number in [0, 1], got {rtol!r}")
+        if not 0 <= float(rtol) <= 1:
+            raise FactorcheckError(f"rtol must be a real number in [0, 1], got {rtol}")
+        rtol = float(rtol)
+    return str(order), int(multiplier), rtol
+
+
+# --------------------------------------------------------------------------- slices
+
+
+def _slice_count(kernel: Kernel, order: str) -> int:
+    n, m, _, _ = kernel.shape
+    return m if order == "dw-pw" else n
+
+
+def _slice_chunks(data: np.ndarray, order: str) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield ``(which slices, stack of slice matrices)`` in chunks of bounded size.
+
+    dw-pw slice ``j`` is ``K[:, j]`` as an ``n x (kh*kw)`` matrix; pw-dw slice
+    ``i`` is ``K[i]`` as an ``m x (kh*kw)`` matrix.
+    """
+    n, m, kh, kw = data.shape
+    count, rows = (m, n) if order == "dw-pw" else (n, m)
+    step = max(1, _CHUNK_ENTRIES // (rows * kh * kw))
+    for start in range(0, count, step):
+        which = slice(start, min(start + step, count))
+        block = data[:, which] if order == "dw-pw" else data[which].swapaxes(0, 1)
+        yield which, block.transpose(1, 0, 2, 3).reshape(-1, rows, kh * kw)
+
+
+# --------------------------------------------------------------------------- spectra
+
+
+def _scaled(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each slice divided by its largest absolute entry (1 for zero slices), in float64."""
+    stack = stack.astype(np.float64, copy=False)
+    scale = np.abs(stack).max(axis=(1, 2))
+    scale[scale == 0] = 1.0
+    return stack / scale[:, None, None], scale
+
+
+def _singular_values(scaled: np.ndarray) -> np.ndarray:
+    """Singular values of each slice, decreasing: Gram eigenvalues, SVD where they are unsafe."""
+    tall = scaled.shape[1] >= scaled.shape[2]
+    gram = scaled.swapaxes(1, 2) @ scaled if tall else scaled @ scaled.swapaxes(1, 2)
+    sigma = np.sqrt(np.clip(np.linalg.eigvalsh(gram)[:, ::-1], 0.0, None))
+    unsafe = sigma[:, -1] < _GRAM_SAFE_RATIO * sigma[:, 0]
+    if unsafe.any():
+        sigma[unsafe] = np.linalg.svd(scaled[unsafe], compute_uv=False)
+    return sigma
+
+
+@dataclass(frozen=True)
+class _Spectra:
+    sigma: np.ndarray  # per slice, relative to the slice's scale
+    scale: np.ndarray  # per slice
+
+    def actual(self) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return self.sigma * self.scale[:, None]
+
+
+def _spectra(data: np.ndarray, order: str) -> _Spectra:
+    sigmas, scales = [], []
+    for _, stack in _slice_chunks(data, order):
+        scaled, scale = _scaled(stack)
+        sigmas.append(_singular_values(scaled))
+        scales.append(scale)
+    return _Spectra(np.concatenate(sigmas), np.concatenate(scales))
+
+
+def _weighted_norm(per_slice_sq: np.ndarray, scale: np.ndarray) -> float:
+    """sqrt(sum(scale_j^2 * x_j)) without overflow or underflow."""
+    top = scale.max()
+    return float(top * np.sqrt(np.sum((scale / top) ** 2 * per_slice_sq)))
+
+
+# --------------------------------------------------------------------------- analyze
+
+
+def analyze(
+    kernel: Any,
+    *,
+    layout: str = "OIHW",
+    order: str = "dw-pw",
+    multiplier: int = 1,
+    rtol: float | None = None,
+) -> Analysis:
+    """Decide whether a kernel is depthwise separable, and how far it is otherwise.
+
+    Parameters
+    ----------
+    kernel : array_like
+        A 4-D convolution kernel, or 3-D for a 1-D convolution: a NumPy
+        array, nested lists, a tensor, integers or rationals.
+    layout : {"OIHW", "HWIO", "OHWI"}
+        Axis order of ``kernel``: PyTorch/ONNX, TensorFlow/Keras, TFLite.
+    order : {"dw-pw", "pw-dw"}
+        Depthwise then pointwise (MobileNet), or pointwise then depthwise.
+    multiplier : int
+        Depth multiplier ``d``: the number of rank-one terms allowed per slice.
+    rtol : float, optional
+        If given, the kernel counts as separable when its relative distance
+        to the nearest separable kernel is at most ``rtol``.  By default a
+        float kernel is judged by numerical rank with ``max(rows, cols) * eps``
+        of its own dtype, and an integer or rational kernel exactly.
+
+    Returns
+    -------
+    Analysis
+        The verdict, ranks, singular values and distances.
+
+    Notes
+    -----
+    With ``A_j`` the slices (see the module docstring) and
+    :math:`\\sigma_{j,1} \\ge \\sigma_{j,2} \\ge \\dots` their singular values,
+
+    .. math::
+
+        \\operatorname{dist}(K) = \\Big(\\sum_j \\sum_{k > d} \\sigma_{j,k}^2\\Big)^{1/2}
+
+    by the Eckart-Young theorem applied to each slice independently.
+
+    References
+    ----------
+    .. [1] C. Eckart and G. Young, "The approximation of one matrix by another
+       of lower rank", Psychometrika 1 (1936).
+    .. [2] A. G. Howard et al., "MobileNets", arXiv:1704.04861 (2017).
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> mu, b = np.arange(1.0, 9).reshape(4, 2), np.arange(18.0).reshape(2, 3, 3)
+    >>> k = np.einsum("ij,jhw->ijhw", mu, b)          # k_ij = mu_ij * b_j
+    >>> a = factorcheck.analyze(k)
+    >>> a.separable, a.min_multiplier, a.relative_distance < 1e-15
+    (True, 1, True)
+    >>> factorcheck.analyze([[[1, 2]], [[3, 4]]]).separable   # integers: exact verdict
+    False
+    """
+    order, multiplier, rtol = _check_options(order, multiplier, rtol)
+    k = as_kernel(kernel, layout)
+    spectra = _spectra(k.as_float(), order)
+    return _verdict(k, order, multiplier, rtol, spectra)
+
+
+def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: _Spectra) -> Analysis:
+    sigma = spectra.sigma
+    n, m, kh, kw = k.shape
+    rows = n if order == "dw-pw" else m
+    rank_tol = max(rows, kh * kw) * k.eps
+    if k.exact:
+        ranks = np.array(
+            [exact_rank(s) for _, chunk in _slice_chunks(k.data, order) for s in chunk]
+        )
+        tail = np.where(ranks <= d, 0.0, (sigma[:, d:] ** 2).sum(axis=1))
+    else:
+        ranks = (sigma > rank_tol * sigma[:, :1]).sum(axis=1)
+        tail = (sigma[:, d:] ** 2).sum(axis=1)
+    total = (sigma**2).sum(axis=1)
+    norm = _weighted_norm(total, spectra.scale)
+    distance = _weighted_norm(tail, spectra.scale)
+    relative = _weighted_norm(tail, spectra.scale / spectra.scale.max()) / (
+        _weighted_norm(total, spectra.scale / spectra.scale.max()) or 1.0
+    )
+    min_multiplier = int(ranks.max())
+    if rtol is not None:
+        criterion, tolerance, separable = "rtol", rtol, relative <= rtol
+    elif k.exact:
+        criterion, tolerance, separable = "exact", None, min_multiplier <= d
+    else:
+        criterion, tolerance, separable = "rank", rank_tol, min_multiplier <= d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kept = np.where(total > 0, 1.0 - tail / np.where(total > 0, total, 1.0), 1.0)
+    return Analysis(
+        shape=k.shape,
+        layout=k.layout,
+        order=order,
+        multiplier=d,
+        dtype=str(k.source_dtype),
+        separable=bool(separable),
+        exact=k.exact and rtol is None,
+        criterion=criterion,
+        tolerance=tolerance,
+        singular_values=_readonly(spectra.actual()),
+        ranks=_readonly(ranks.astype(np.int64)),
+        min_multiplier=min_multiplier,
+        distance=distance,
+        relative_distance=float(relative),
+        energy_kept=_readonly(kept),
+        norm=norm,
+    )
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def is_separable(
+    kernel: Any,
+    *,
+    layout: str = "OIHW",
+    order: str = "dw-pw",
+    multiplier: int = 1,
+    rtol: float | None = None,
+) -> bool:
+    """Whether ``kernel`` is a depthwise separable convolution (see :func:`analyze`).
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> k = np.ones((8, 3, 3, 3))
+    >>> factorcheck.is_separable(k)
+    True
+    >>> k[0, 0, 1, 1] += 1e-6                      # a negative control
+    >>> factorcheck.is_separable(k)
+    False
+    >>> factorcheck.is_separable(k, rtol=1e-3)     # ...but it is close
+    True
+    """
+    return analyze(kernel, layout=layout, order=order, multiplier=multiplier, rtol=rtol).separable
+
+
+# --------------------------------------------------------------------------- factors
+
+
+def _truncated_slices(
+    data: np.ndarray, order: str, d: int
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Per chunk: ``(which, mu, b)`` with slice ``A_j ~= mu_j @ b_j``, balanced and sign-fixed.
+
+    ``mu`` has shape ``(slices, rows, d)`` and ``b`` ``(slices, d, kh*kw)``;
+    ``mu @ b`` is the rank-``d`` truncated SVD of each slice (zero-padded when
+    ``d`` exceeds the slice's size).
+    """
+    for which, stack in _slice_chunks(data, order):
+        scaled, scale = _scaled(stack)
+        u, s, vt = np.linalg.svd(scaled, full_matrices=False)
+        keep = min(d, s.shape[1])
+        root = np.sqrt(s[:, :keep]) * np.sqrt(scale)[:, None]  # no overflow near 1e308
+        v = vt[:, :keep]
+        sign = np.sign(np.take_along_axis(v, np.abs(v).argmax(axis=2)[..., None], axis=2))
+        sign[sign == 0] = 1
+        mu = np.zeros((*u.shape[:2], d))
+        b = np.zeros((u.shape[0], d, scaled.shape[2]))
+        mu[:, :, :keep] = u[:, :, :keep] * (root * sign[..., 0])[:, None, :]
+        b[:, :keep] = v * (root * sign[..., 0])[..., None]
+        yield which, mu, b
+
+
+def _exact_truncated(
+    data: np.ndarray, order: str, d: int
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Exact analogue of :func:`_truncated_slices` for kernels already known to factor."""
+    for which, stack in _slice_chunks(data, order):
+        pairs = [exact_factors(s, d) for s in stack]
+        yield which, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def _assemble(k: Kernel, order: str, d: int, exact: bool) -> Factors:
+    """Stack per-slice factors into depthwise and pointwise kernels (caller's layout)."""
+    n, m, kh, kw = k.shape
+    count = _slice_count(k, order)
+    dtype = object if exact else np.float64
+    mu = np.zeros((count, n if order == "dw-pw" else m, d), dtype=dtype)
+    b = np.zeros((count, d, kh * kw), dtype=dtype)
+    pieces = _exact_truncated(k.data, order, d) if exact else _truncated_slices(k.data, order, d)
+    for which, mu_part, b_part in pieces:
+        mu[which], b[which] = mu_part, b_part
+    spatial = b.reshape(count * d, 1, kh, kw) if order == "dw-pw" else b.reshape(count, d, kh, kw)
+    if order == "dw-pw":  # pointwise[i, j*d + r] = mu[j, i, r]
+        point = mu.transpose(1, 0, 2).reshape(n, m * d, 1, 1)
+    else:  # pointwise[i*d + r, j] = mu[i, j, r]
+        point = mu.transpose(0, 2, 1).reshape(n * d, m, 1, 1)
+    return Factors(
+        depthwise=from_canonical(spatial, k.layout, k.ndim),
+        pointwise=from_canonical(point, k.layout, k.ndim),
+        order=order,
+        layout=k.layout,
+        multiplier=d,
+        groups=count,
+    )
+
+
+def _cast(factors: Factors, dtype: np.dtype) -> Factors:
+    """The same factors with float arrays cast to ``dtype`` (exact factors stay exact)."""
+    if factors.depthwise.dtype == object:
+        return factors
+    return replace(
+        factors,
+        depthwise=factors.depthwise.astype(dtype),
+        pointwise=factors.pointwise.astype(dtype),
+    )
+
+
+def _float_dtype(k: Kernel) -> np.dtype:
+    return np.dtype(np.float64) if k.exact else k.data.dtype
+
+
+def decompose(
+    kernel: Any,
+    *,
+    layout: str = "OIHW",
+    order: str = "dw-pw",
+    multiplier: int = 1,
+    rtol: float | None = None,
+    approximate: bool = False,
+) -> Factors:
+    """Factor a kernel into a depthwise and a pointwise convolution.
+
+    Parameters
+    ----------
+    kernel, layout, order, multiplier, rtol
+        As for :func:`analyze`.
+    approximate : bool
+        If True, return the factors of the nearest separable kernel when the
+        kernel itself is not separable, instead of raising.
+
+    Returns
+    -------
+    Factors
+        The depthwise and pointwise kernels, in ``layout``.
+
+    Raises
+    ------
+    NotSeparableError
+        If the kernel is not separable and ``approximate`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> k = np.einsum("ij,jhw->ijhw", np.arange(1.0, 7).reshape(3, 2), np.ones((2, 3, 3)))
+    >>> f = factorcheck.decompose(k)
+    >>> f.depthwise.shape, f.pointwise.shape
+    ((2, 1, 3, 3), (3, 2, 1, 1))
+    >>> factorcheck.decompose(np.eye(9).reshape(3, 3, 3, 3))
+    Traceback (most recent call last):
+    ...
+    factorcheck.errors.NotSeparableError: ...
+    """
+    result = analyze(kernel, layout=layout, order=order, multiplier=multiplier, rtol=rtol)
+    if not result.separable and not approximate:
+        raise NotSeparableError(_not_separable_message(result), result.relative_distance)
+    k = as_kernel(kernel, layout)
+    factors = _assemble(k, result.order, result.multiplier, exact=k.exact and result.separable)
+    return _cast(factors, _float_dtype(k))
+
+
+def _not_separable_message(result: Analysis) -> str:
+    return (
+        f"kernel of shape {result.shape} (OIHW) is not {result.order} separable with "
+        f"multiplier {result.multiplier}: its relative distance to the nearest separable kernel "
+        f"is {result.relative_distance:.3e}; it needs multiplier {result.min_multiplier} to "
+        "factor exactly. Pass approximate=True for the factors of the nearest separable kernel, "
+        f"or multiplier={result.min_multiplier}."
+    )
+
+
+def nearest_separable(
+    kernel: Any,
+    *,
+    layout: str = "OIHW",
+    order: str = "dw-pw",
+    multiplier: int = 1,
+) -> np.ndarray:
+    """The nearest kernel (Frobenius norm) that factors with ``multiplier`` terms per slice.
+
+    It keeps the ``multiplier`` largest singular triplets of each slice
+    (Eckart-Young); the result has the kernel's shape and layout, and its float
+    dtype (float64 for integer and rational kernels).
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> k = np.random.default_rng(0).normal(size=(8, 4, 3, 3)).astype(np.float32)
+    >>> p = factorcheck.nearest_separable(k)
+    >>> p.shape, p.dtype, factorcheck.is_separable(p, rtol=1e-6)
+    ((8, 4, 3, 3), dtype('float32'), True)
+    """
+    _, multiplier, _ = _check_options(order, multiplier, None)
+    k = as_kernel(kernel, layout)
+    return _assemble(k, order, multiplier, exact=False).to_kernel().astype(_float_dtype(k))
