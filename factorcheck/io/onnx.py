@@ -1,0 +1,269 @@
+"""ONNX models, through the ``onnx`` library (optional extra ``onnx``).
+
+Files over 2 GiB (the protobuf limit) are refused before parsing, and the model
+is parsed with ``load_external_data=False``.  Every ``Conv`` node of the main
+graph is listed with its ``group``, ``strides``, ``pads`` and ``dilations``;
+its weight is found as an initializer, as a ``Constant`` node (PaddlePaddle
+exports do this) or behind a chain of ``Identity`` nodes.  ``ConvTranspose``,
+``QLinearConv``, ``ConvInteger`` and weights produced by ``DequantizeLinear``
+or any other run-time computation are listed as skipped, with the reason.
+
+External data is read only from a regular file inside the model's folder:
+the location is resolved (symbolic links followed) and refused if it leaves
+the folder, and the offset and length are checked against the file and the
+tensor's shape before anything is read.  ``allow_external_data=False`` refuses
+it outright.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from factorcheck.errors import FactorcheckError, FileFormatError
+from factorcheck.io._common import (
+    MAX_TENSOR_BYTES,
+    ModelContents,
+    SkippedTensor,
+    StoredKernel,
+    check_nbytes,
+    file_size,
+    read_exact,
+    require,
+    widen_bfloat16,
+)
+
+__all__ = ["MAX_ONNX_BYTES", "load_onnx"]
+
+#: Largest .onnx file parsed (protobuf cannot hold more).
+MAX_ONNX_BYTES: int = 2 * 2**30
+
+#: ONNX TensorProto data types accepted for Conv weights -> (stored NumPy dtype, name).
+_FLOAT_TYPES: dict[int, tuple[str, str]] = {
+    1: ("<f4", "float32"), 10: ("<f2", "float16"), 11: ("<f8", "float64"),
+    16: ("<u2", "bfloat16"),
+}
+_BFLOAT16 = 16
+_QUANTIZED_OPS = {"QLinearConv", "ConvInteger"}
+_MAX_IDENTITY_CHAIN = 1000
+
+
+def _parse(path: str) -> Any:
+    """Refuse oversized files, then parse the protobuf without external data."""
+    size = file_size(path)
+    if size > MAX_ONNX_BYTES:
+        raise FileFormatError(
+            f"{path!r}: {size} bytes, over the {MAX_ONNX_BYTES}-byte limit of an ONNX protobuf; "
+            "refused before parsing"
+        )
+    onnx = require("onnx", "onnx", "reading an .onnx file")
+    try:
+        return onnx.load(path, load_external_data=False)
+    except Exception as err:  # protobuf DecodeError and friends on a malformed file
+        raise FileFormatError(f"{path!r}: not a valid ONNX model ({err})") from None
+
+
+def _resolve_weight(name: str, initializers: dict, producers: dict) -> tuple[Any, str | None]:
+    """Follow Identity nodes to an initializer or Constant; return (tensor, None) or (None, why)."""
+    for _ in range(_MAX_IDENTITY_CHAIN):
+        if name in initializers:
+            return initializers[name], None
+        node = producers.get(name)
+        if node is None:
+            return None, f"weight {name!r} is a graph input or missing, not a stored constant"
+        if node.op_type == "Identity" and node.input:
+            name = node.input[0]
+        elif node.op_type == "Constant":
+            value = [a.t for a in node.attribute if a.name == "value"]
+            return (value[0], None) if value else (None, "Constant node without a tensor value")
+        elif node.op_type == "DequantizeLinear":
+            return None, "quantized weights (DequantizeLinear) are not analysed"
+        else:
+            return None, f"weight is computed at run time by a {node.op_type} node"
+    return None, "Identity chain too long (cycle?)"
+
+
+def _ints(node: Any, attr: str, default: Any) -> Any:
+    """An integer or integer-list attribute of ``node``, checked."""
+    for a in node.attribute:
+        if a.name != attr:
+            continue
+        if a.type == 2:  # INT
+            return int(a.i)
+        if a.type == 7:  # INTS
+            return tuple(int(v) for v in a.ints)
+        raise FileFormatError(f"node {node.name!r}: attribute {attr!r} should be int(s)")
+    return default
+
+
+def _external_location(tensor: Any, model_dir: Path, nbytes: int) -> tuple[Path, int]:
+    """Check an external-data reference; return the resolved file and offset."""
+    info = {e.key: e.value for e in tensor.external_data}
+    what = f"tensor {tensor.name!r} external data"
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info.get("length", nbytes))
+    except ValueError:
+        raise FileFormatError(f"{what}: offset/length are not integers: {info}") from None
+    if not info.get("location"):
+        raise FileFormatError(f"{what}: no location given")
+    base = model_dir.resolve()
+    target = (base / info["location"]).resolve()
+    if not target.is_relative_to(base):
+        raise FileFormatError(
+            f"{what}: location {info['location']!r} resolves to {str(target)!r}, outside the "
+            f"model's folder {str(base)!r}; refused"
+        )
+    if length != nbytes or offset < 0:
+        raise FileFormatError(
+            f"{what}: expected length {nbytes} for shape {tuple(tensor.dims)}, "
+            f"got length {length} at offset {offset}"
+        )
+    size = file_size(target)
+    if offset + length > size:
+        raise FileFormatError(
+            f"{what}: bytes {offset}..{offset + length} lie past the end of "
+            f"{info['location']!r} ({size} bytes)"
+        )
+    return target, offset
+
+
+def _read_tensor(tensor: Any, external: tuple[Path, int] | None) -> np.ndarray:
+    """Convert one weight TensorProto to NumPy (bfloat16 widened to float32)."""
+    stored = np.dtype(_FLOAT_TYPES[tensor.data_type][0])
+    shape = tuple(int(d) for d in tensor.dims)
+    count = int(np.prod(shape, dtype=np.int64))
+    what = f"tensor {tensor.name!r}"
+    if external is not None:
+        raw = read_exact(external[0], external[1], stored, count, what)
+    elif tensor.raw_data:
+        if len(tensor.raw_data) != count * stored.itemsize:
+            raise FileFormatError(f"{what}: raw data holds {len(tensor.raw_data)} bytes, "
+                                  f"expected {count * stored.itemsize} for shape {shape}")
+        raw = np.frombuffer(tensor.raw_data, dtype=stored)
+    else:
+        raw = _typed_field(tensor, stored, count)
+    return (widen_bfloat16(raw) if tensor.data_type == _BFLOAT16 else raw).reshape(shape)
+
+
+def _typed_field(tensor: Any, stored: np.dtype, count: int) -> np.ndarray:
+    """Values kept in ``float_data``/``double_data``/``int32_data`` (16-bit types as ints)."""
+    field = {1: tensor.float_data, 11: tensor.double_data}.get(tensor.data_type, tensor.int32_data)
+    if len(field) != count:
+        raise FileFormatError(f"tensor {tensor.name!r}: {len(field)} values stored, "
+                              f"expected {count} for shape {tuple(tensor.dims)}")
+    if stored.itemsize == 2:  # float16 / bfloat16 bit patterns in int32_data
+        return np.asarray(field, dtype=np.uint16).view(stored)
+    return np.asarray(field, dtype=stored)
+
+
+def _describe_conv(node: Any, name: str, tensor: Any, model_dir: Path, max_bytes: int,
+                   allow_external_data: bool) -> StoredKernel | SkippedTensor:
+    """A StoredKernel for a Conv whose weight was found, or the reason it is skipped."""
+    if tensor.data_type not in _FLOAT_TYPES:
+        return SkippedTensor(name, f"weight data type {tensor.data_type} is not a float type "
+                                   "(quantized weights are not analysed)")
+    shape = tuple(int(d) for d in tensor.dims)
+    if len(shape) not in (3, 4):
+        return SkippedTensor(name, f"{len(shape) - 2}-D convolution is not analysed "
+                                   f"(weight shape {shape})")
+    stored, dtype_name = _FLOAT_TYPES[tensor.data_type]
+    nbytes = check_nbytes(name, shape, np.dtype(stored).itemsize, max_bytes)
+    external = None
+    if tensor.data_location == 1:  # EXTERNAL
+        if not allow_external_data:
+            raise FileFormatError(f"tensor {tensor.name!r} of node {name!r} uses external data, "
+                                  "refused (allow_external_data=False)")
+        external = _external_location(tensor, model_dir, nbytes)
+    group = _ints(node, "group", 1)
+    if not isinstance(group, int) or group < 1:
+        raise FileFormatError(f"node {name!r}: expected a positive int group, got {group!r}")
+    return StoredKernel(
+        name, shape, dtype_name, "OIHW", group=group,
+        strides=_ints(node, "strides", None), pads=_ints(node, "pads", None),
+        dilations=_ints(node, "dilations", None), _read=partial(_read_tensor, tensor, external),
+    )
+
+
+def _describe_node(node: Any, index: int, initializers: dict, producers: dict,
+                   **options: Any) -> StoredKernel | SkippedTensor | None:
+    """Describe one node if it is a convolution, else ``None``."""
+    name = node.name or (node.output[0] if node.output else f"{node.op_type}_{index}")
+    if node.op_type == "ConvTranspose":
+        return SkippedTensor(name, "ConvTranspose (transposed convolution) is not analysed")
+    if node.op_type in _QUANTIZED_OPS:
+        return SkippedTensor(name, f"{node.op_type}: quantized weights are not analysed")
+    if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
+        return None
+    if len(node.input) < 2:
+        return SkippedTensor(name, "Conv node without a weight input")
+    tensor, why = _resolve_weight(node.input[1], initializers, producers)
+    if tensor is None:
+        return SkippedTensor(name, why)
+    return _describe_conv(node, name, tensor, **options)
+
+
+def load_onnx(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES,
+              allow_external_data: bool = True) -> ModelContents:
+    """List the convolutions of an ONNX model with their weights and attributes.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.onnx`` file.
+    max_bytes : int
+        Largest weight accepted.
+    allow_external_data : bool
+        Read external data from files inside the model's folder (checked);
+        ``False`` refuses any model whose Conv weights use external data.
+
+    Returns
+    -------
+    ModelContents
+        One kernel per ``Conv`` node (layout ``"OIHW"``, ``group`` and the
+        other attributes as stored), and the skipped convolutions with reasons.
+
+    Raises
+    ------
+    FileFormatError
+        The ``onnx`` package is missing, the file is over 2 GiB or malformed,
+        or external data is refused, leaves the model's folder, or does not fit.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, onnx
+    >>> from onnx import TensorProto, helper, numpy_helper
+    >>> w = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
+    >>> node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=4, pads=[1, 1, 1, 1])
+    >>> graph = helper.make_graph(
+    ...     [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+    ...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+    >>> onnx.save(helper.make_model(graph), path)
+    >>> kernel, = load_onnx(path).kernels
+    >>> kernel.name, kernel.shape, kernel.group, kernel.pads
+    ('dw', (4, 1, 3, 3), 4, (1, 1, 1, 1))
+    """
+    path = os.fspath(path)
+    graph = _parse(path).graph
+    initializers = {t.name: t for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    options = {"model_dir": Path(path).parent, "max_bytes": max_bytes,
+               "allow_external_data": allow_external_data}
+    kernels, skipped = [], []
+    for index, node in enumerate(graph.node):
+        try:
+            found = _describe_node(node, index, initializers, producers, **options)
+        except FactorcheckError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError) as err:
+            raise FileFormatError(f"{path!r}: malformed node {node.name!r} ({err})") from None
+        if isinstance(found, StoredKernel):
+            kernels.append(found)
+        elif found is not None:
+            skipped.append(found)
+    return ModelContents(path, "onnx", tuple(kernels), tuple(skipped))
