@@ -1,0 +1,8 @@
+"""Run the ``cost_ratio`` proof: print its checked derivations, exit 0 iff all verified."""
+
+import sys
+
+from factorcheck.symbolic.proofs import run_proof_script
+
+if __name__ == "__main__":
+    sys.exit(run_proof_script("cost_ratio"))

@@ -1,0 +1,8 @@
+"""Run the ``decomposition_terms`` proof: print its checked derivations, exit 0 iff all verified."""
+
+import sys
+
+from factorcheck.symbolic.proofs import run_proof_script
+
+if __name__ == "__main__":
+    sys.exit(run_proof_script("decomposition_terms"))
