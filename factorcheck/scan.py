@@ -1,0 +1,582 @@
+"""Scan every convolution of a model file: which ones are depthwise separable, in which order.
+
+:func:`scan` lists a model's convolution weights (:mod:`factorcheck.io`),
+reads them one at a time, classifies each layer and runs
+:func:`~factorcheck.analyze` in each requested order.  :func:`scan_kernels`
+does the same for in-memory arrays.  The result is a :class:`ScanResult` of
+per-layer :class:`LayerRecord` s, which :meth:`ScanResult.to_dict` turns into
+the documented JSON (:data:`SCHEMA_VERSION`).
+
+Classification, from the canonical weight shape ``(n, m/G, kh, kw)`` and the
+group count ``G``:
+
+* ``pointwise``: ``kh * kw == 1`` (any ``G``); trivially separable.
+* ``depthwise``: ``G == m`` (one input channel per group); trivially separable
+  when also ``G == n`` (one output per group, i.e. depth multiplier 1).
+* ``grouped``: ``1 < G < m``, analysed per group.
+* ``standard``: ``G == 1``.
+
+``conv_dims`` is 1 for 1-D convolutions (3-D weights), 2 otherwise.  Trivial
+layers are analysed like the others but flagged ``trivial`` and not counted as
+findings in :meth:`ScanResult.summary`.  Files that do not record ``G``
+(``.npy``, ``.npz``, safetensors, PyTorch) get ``G = n`` when the weight has
+one input channel per group and more than one tap (the usual depthwise
+weight), else ``G = 1``; such records have ``group_inferred=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from factorcheck.errors import FactorcheckError, FileFormatError
+from factorcheck.io import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel, read_model
+from factorcheck.kernel import check_layout, to_canonical
+from factorcheck.separability import ORDERS, analyze
+from factorcheck.symbolic.cost import conv_cost, pointwise_cost, separable_cost, standard_cost
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "LayerRecord",
+    "OrderResult",
+    "ScanResult",
+    "ScanSummary",
+    "SkippedLayer",
+    "scan",
+    "scan_kernels",
+]
+
+#: Version of the JSON produced by :meth:`ScanResult.to_dict`; bumped on any incompatible change.
+SCHEMA_VERSION = 1
+
+#: ``progress(done, total, layer_name)``, called after each layer.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """One layer analysed in one order (``"dw-pw"`` or ``"pw-dw"``).
+
+    Attributes
+    ----------
+    order : str
+        ``"dw-pw"`` or ``"pw-dw"``.
+    separable : bool
+        Whether the layer is a DSC with ``multiplier`` terms (per group).
+    exact : bool
+        Whether the verdict was reached in exact arithmetic (integer kernels).
+    min_multiplier : int
+        ``T``, the fewest terms of an exact DSC (the largest slice rank).
+    distance, relative_distance : float
+        Frobenius distance to the nearest DSC with ``multiplier`` terms, and
+        that divided by the kernel's norm.
+    cost_ratio : float
+        Cost of an exact ``T``-term DSC over the standard layer's: MACs for
+        dw-pw, ``T (1/n_g + 1/(kh kw))``; parameters for pw-dw,
+        ``T (1/m_g + 1/(kh kw))``, which is also its MAC ratio when input and
+        output have the same resolution (stride 1, "same" padding).
+
+    Examples
+    --------
+    >>> OrderResult("dw-pw", True, False, 1, 0.0, 0.0, 0.25).cost_ratio
+    0.25
+    """
+
+    order: str
+    separable: bool
+    exact: bool
+    min_multiplier: int
+    distance: float
+    relative_distance: float
+    cost_ratio: float
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """What a scan found about one convolution layer.
+
+    Attributes
+    ----------
+    name, file : str
+        Layer name in the file, and the file (``""`` for in-memory kernels).
+    kind : str
+        ``"standard"``, ``"depthwise"``, ``"grouped"`` or ``"pointwise"``.
+    conv_dims : int
+        1 for a 1-D convolution, 2 for a 2-D one.
+    shape : tuple of int
+        The weight's shape as stored, in ``layout``.
+    layout, dtype : str
+        As stored.
+    group : int
+        ``G``; ``group_inferred`` tells whether the file stated it.
+    strides, pads, dilations : tuple of int or None
+        As the file states them (ONNX), else ``None``.
+    trivial : bool
+        Pointwise, or depthwise with one output per group: separable by construction.
+    dw_pw, pw_dw : OrderResult or None
+        The analysis in each order; ``None`` for an order not requested.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> record, = scan_kernels({"c": np.ones((4, 2, 3, 3))}).layers
+    >>> record.kind, record.dw_pw.separable, record.pw_dw.min_multiplier
+    ('standard', True, 1)
+    """
+
+    name: str
+    file: str
+    kind: str
+    conv_dims: int
+    shape: tuple[int, ...]
+    layout: str
+    dtype: str
+    group: int
+    group_inferred: bool
+    strides: tuple[int, ...] | None
+    pads: tuple[int, ...] | None
+    dilations: tuple[int, ...] | None
+    trivial: bool
+    dw_pw: OrderResult | None
+    pw_dw: OrderResult | None
+
+    def result(self, order: str) -> OrderResult | None:
+        """The :class:`OrderResult` for ``order`` (``"dw-pw"`` or ``"pw-dw"``)."""
+        return self.dw_pw if order == "dw-pw" else self.pw_dw
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A convolution (or weight) that was found but not analysed, and why.
+
+    Examples
+    --------
+    >>> SkippedLayer("up", "m.onnx", "ConvTranspose (transposed convolution) is not analysed").file
+    'm.onnx'
+    """
+
+    name: str
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """Counts over the non-trivial layers of a scan.
+
+    Attributes
+    ----------
+    layers, trivial, skipped : int
+        Layers analysed, of which trivially separable, and layers skipped.
+    separable : dict
+        Order -> number of non-trivial layers separable in that order.
+    median_relative_distance : dict
+        Order -> median relative distance of the non-trivial layers (``None`` if there are none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scan_kernels({"c": np.ones((4, 2, 3, 3))}).summary().separable
+    {'dw-pw': 1, 'pw-dw': 1}
+    """
+
+    layers: int
+    trivial: int
+    skipped: int
+    separable: dict[str, int] = field(default_factory=dict)
+    median_relative_distance: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """The records of one or more scanned files.
+
+    Attributes
+    ----------
+    layers : tuple of LayerRecord
+        The analysed layers, in file order.
+    skipped : tuple of SkippedLayer
+        Convolutions found but not analysed.
+    orders : tuple of str
+        The orders analysed.
+    multiplier : int
+    rtol : float or None
+        The options used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> result = scan_kernels({"c": np.ones((4, 2, 3, 3))}, order="dw-pw")
+    >>> result.to_dict()["layers"][0]["dw_pw"]["separable"], result.layers[0].pw_dw
+    (True, None)
+    """
+
+    layers: tuple[LayerRecord, ...]
+    skipped: tuple[SkippedLayer, ...]
+    orders: tuple[str, ...]
+    multiplier: int = 1
+    rtol: float | None = None
+
+    def __add__(self, other: ScanResult) -> ScanResult:
+        if not isinstance(other, ScanResult):
+            return NotImplemented
+        return ScanResult(self.layers + other.layers, self.skipped + other.skipped,
+                          self.orders, self.multiplier, self.rtol)
+
+    def summary(self) -> ScanSummary:
+        """Count separable layers and the median relative distance per order (trivial excluded)."""
+        findings = [r for r in self.layers if not r.trivial]
+        separable, median = {}, {}
+        for order in self.orders:
+            results = [r.result(order) for r in findings]
+            separable[order] = sum(res.separable for res in results)
+            distances = [res.relative_distance for res in results]
+            median[order] = statistics.median(distances) if distances else None
+        return ScanSummary(len(self.layers), len(self.layers) - len(findings), len(self.skipped),
+                           separable, median)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form (see the README for the schema, version :data:`SCHEMA_VERSION`)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "options": {"orders": list(self.orders), "multiplier": self.multiplier,
+                        "rtol": self.rtol},
+            "layers": [_record_dict(r) for r in self.layers],
+            "skipped": [{"name": s.name, "file": s.file, "reason": s.reason}
+                        for s in self.skipped],
+            "summary": _summary_dict(self.summary()),
+        }
+
+
+def _order_dict(result: OrderResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {"separable": result.separable, "exact": result.exact,
+            "min_multiplier": result.min_multiplier, "distance": result.distance,
+            "relative_distance": result.relative_distance, "cost_ratio": result.cost_ratio}
+
+
+def _as_list(values: tuple[int, ...] | None) -> list[int] | None:
+    return None if values is None else list(values)
+
+
+def _record_dict(r: LayerRecord) -> dict[str, Any]:
+    as_list = _as_list
+    return {
+        "name": r.name, "file": r.file, "kind": r.kind, "conv_dims": r.conv_dims,
+        "shape": list(r.shape), "layout": r.layout, "dtype": r.dtype, "group": r.group,
+        "group_inferred": r.group_inferred, "strides": as_list(r.strides),
+        "pads": as_list(r.pads), "dilations": as_list(r.dilations), "trivial": r.trivial,
+        "dw_pw": _order_dict(r.dw_pw), "pw_dw": _order_dict(r.pw_dw),
+    }
+
+
+def _summary_dict(s: ScanSummary) -> dict[str, Any]:
+    per_order = {order.replace("-", "_"): {"separable": s.separable[order],
+                                           "median_relative_distance":
+                                               s.median_relative_distance[order]}
+                 for order in s.separable}
+    return {"layers": s.layers, "trivial": s.trivial, "skipped": s.skipped,
+            "counted": s.layers - s.trivial, **per_order}
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _check_orders(order: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``None`` means both orders; otherwise one order or a sequence of them."""
+    orders = tuple(ORDERS) if order is None else (order,) if isinstance(order, str) else order
+    bad = [o for o in orders if o not in ORDERS]
+    if bad or not orders:
+        raise FactorcheckError(
+            f"unknown order {bad[0] if bad else order!r}; expected one of "
+            f"{', '.join(map(repr, ORDERS))}"
+        )
+    return tuple(dict.fromkeys(orders))
+
+
+def _check_numbers(multiplier: object, rtol: object) -> None:
+    """Validate ``multiplier`` and ``rtol`` before any file is read."""
+    if isinstance(multiplier, bool) or not isinstance(multiplier, int) or multiplier < 1:
+        raise FactorcheckError(f"multiplier must be an integer >= 1, got {multiplier!r}")
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float))
+                             or not 0 <= rtol <= 1):
+        raise FactorcheckError(f"rtol must be a real number in [0, 1], got {rtol!r}")
+
+
+def _patterns(layer: str | Sequence[str] | None) -> tuple[str, ...]:
+    return () if layer is None else (layer,) if isinstance(layer, str) else tuple(layer)
+
+
+def _selected(name: str, patterns: tuple[str, ...]) -> bool:
+    return not patterns or any(fnmatchcase(name, p) for p in patterns)
+
+
+# --------------------------------------------------------------------------- one layer
+
+
+def _group(stored: StoredKernel, n: int, m_g: int, taps: int) -> tuple[int, bool]:
+    """``(G, inferred)``: the file's group, or a guess from the shape (see the module notes)."""
+    if stored.group is not None:
+        if n % stored.group:
+            raise FactorcheckError(
+                f"layer {stored.name!r}: group {stored.group} does not divide the {n} "
+                "output channels"
+            )
+        return stored.group, False
+    return (n, True) if m_g == 1 and n > 1 and taps > 1 else (1, True)
+
+
+def _kind(n: int, m_g: int, group: int, taps: int) -> tuple[str, bool]:
+    """``(kind, trivial)`` of a layer with canonical shape ``(n, m_g, ...)`` and ``G`` groups."""
+    if taps == 1:
+        return "pointwise", True
+    if group == 1:
+        return "standard", False
+    if m_g == 1:
+        return "depthwise", n == group
+    return "grouped", False
+
+
+def _per_group_slices(canonical: np.ndarray, group: int, order: str) -> np.ndarray:
+    """A kernel whose slices in ``order`` are exactly the slices of every group's block.
+
+    pw-dw slices are per output channel, so the stored ``(n, m/G, kh, kw)``
+    weight already has them.  dw-pw slices are ``K_g[:, j]`` for each group ``g``
+    and input ``j``: moving the group axis next to the inputs,
+    ``(G, n/G, m/G, kh, kw) -> (n/G, G*m/G, kh, kw)``, lists them all.
+    """
+    if order == "pw-dw" or group == 1:
+        return canonical
+    n, m_g, kh, kw = canonical.shape
+    blocks = canonical.reshape(group, n // group, m_g, kh, kw)
+    return blocks.transpose(1, 0, 2, 3, 4).reshape(n // group, group * m_g, kh, kw)
+
+
+def _cost_ratio(order: str, terms: int, n_g: int, m_g: int, kh: int, kw: int) -> float:
+    """MACs (dw-pw) or parameters (pw-dw) of an exact ``terms``-term DSC over the standard layer's.
+
+    Per group, with :mod:`factorcheck.symbolic.cost`; the ratio is the same for
+    the whole layer since every group costs the same.
+    """
+    if terms == 0:  # an all-zero kernel needs no convolution at all
+        return 0.0
+    standard = standard_cost(1, (kh, kw), m_g, n_g)
+    if order == "dw-pw":
+        dsc = separable_cost(1, (kh, kw), m_g, n_g, multiplier=terms).total
+        return float(Fraction(dsc.macs, standard.macs))
+    params = (pointwise_cost(1, m_g, n_g * terms).params
+              + conv_cost(1, (kh, kw), n_g * terms, n_g, groups=n_g).params)
+    return float(Fraction(params, standard.params))
+
+
+def _analyse(canonical: np.ndarray, group: int, order: str, multiplier: int,
+             rtol: float | None) -> OrderResult:
+    """Analyse every group's block in one call (see :func:`_per_group_slices`)."""
+    a = analyze(_per_group_slices(canonical, group, order), order=order,
+                multiplier=multiplier, rtol=rtol)
+    n, m_g, kh, kw = canonical.shape
+    cost = _cost_ratio(order, a.min_multiplier, n // group, m_g, kh, kw)
+    return OrderResult(order, a.separable, a.exact, a.min_multiplier, a.distance,
+                       a.relative_distance, cost)
+
+
+def _record(stored: StoredKernel, file: str, layout: str, orders: tuple[str, ...],
+            multiplier: int, rtol: float | None) -> LayerRecord:
+    """Read one weight, classify it and analyse it in each order."""
+    array = stored.load()
+    canonical = to_canonical(array, layout)
+    n, m_g, kh, kw = canonical.shape
+    group, inferred = _group(stored, n, m_g, kh * kw)
+    kind, trivial = _kind(n, m_g, group, kh * kw)
+    results = {o: _analyse(canonical, group, o, multiplier, rtol) for o in orders}
+    return LayerRecord(
+        name=stored.name, file=file, kind=kind, conv_dims=array.ndim - 2,
+        shape=tuple(array.shape), layout=layout, dtype=stored.dtype, group=group,
+        group_inferred=inferred, strides=stored.strides, pads=stored.pads,
+        dilations=stored.dilations, trivial=trivial,
+        dw_pw=results.get("dw-pw"), pw_dw=results.get("pw-dw"),
+    )
+
+
+def _scan_stored(kernels: Sequence[StoredKernel], skipped: Iterable[SkippedTensor], file: str,
+                 layout: str | None, options: dict[str, Any],
+                 progress: Progress | None) -> ScanResult:
+    """Analyse listed kernels one at a time (each is read, analysed and released)."""
+    patterns = _patterns(options.pop("layer"))
+    chosen = [k for k in kernels if _selected(k.name, patterns)]
+    records, skips = [], [SkippedLayer(s.name, file, s.reason) for s in skipped
+                          if _selected(s.name, patterns)]
+    for done, stored in enumerate(chosen, start=1):
+        try:
+            records.append(_record(stored, file, layout or stored.layout, **options))
+        except FactorcheckError as err:
+            if not _is_kernel_problem(err):
+                raise
+            skips.append(SkippedLayer(stored.name, file, str(err)))
+        if progress is not None:
+            progress(done, len(chosen), stored.name)
+    return ScanResult(tuple(records), tuple(skips), options["orders"], options["multiplier"],
+                      options["rtol"])
+
+
+def _is_kernel_problem(err: FactorcheckError) -> bool:
+    """Errors that concern one layer's values (NaN, a bad group), not the file as a whole."""
+    return not isinstance(err, FileFormatError)
+
+
+# --------------------------------------------------------------------------- public
+
+
+#: Formats whose files do not fix the layout (``layout=`` may override ``"OIHW"``).
+_FREE_LAYOUT = {"npy", "npz", "safetensors"}
+
+
+def _options(order: Any, multiplier: Any, rtol: Any, layer: Any) -> dict[str, Any]:
+    _check_numbers(multiplier, rtol)
+    return {"orders": _check_orders(order), "multiplier": multiplier, "rtol": rtol,
+            "layer": layer}
+
+
+def scan(
+    path: str | os.PathLike,
+    *,
+    order: str | Sequence[str] | None = None,
+    multiplier: int = 1,
+    rtol: float | None = None,
+    layer: str | Sequence[str] | None = None,
+    layout: str | None = None,
+    max_bytes: int = MAX_TENSOR_BYTES,
+    allow_external_data: bool = True,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Analyse every convolution weight of a model file, one layer at a time.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npy``, ``.npz``, ``.safetensors``, ``.onnx`` or PyTorch
+        (``.pt``/``.pth``/``.bin``/``.ckpt``) file.
+    order : {"dw-pw", "pw-dw"} or sequence of them, optional
+        Orders to analyse; both by default.
+    multiplier : int
+        Depth multiplier ``d`` tested for ``separable``.
+    rtol : float, optional
+        Relative-distance tolerance, as in :func:`~factorcheck.analyze`.
+    layer : str or sequence of str, optional
+        Shell-style patterns (``fnmatch``, case-sensitive); only layers whose
+        name matches one of them are analysed.
+    layout : {"OIHW", "HWIO", "OHWI"}, optional
+        Layout of the weights for formats that do not fix it (npy, npz,
+        safetensors); ``"OIHW"`` by default.  ONNX and PyTorch are always OIHW.
+    max_bytes : int
+        Largest tensor read.
+    allow_external_data : bool
+        ONNX: read external data from inside the model's folder, or refuse it.
+    progress : callable, optional
+        ``progress(done, total, name)`` after each layer.
+
+    Returns
+    -------
+    ScanResult
+        Per-layer records, skipped convolutions with reasons, and the options.
+
+    Raises
+    ------
+    FileFormatError
+        The file is missing, malformed, unsafe, unsupported or too large.
+    FactorcheckError
+        An option is invalid.
+
+    Notes
+    -----
+    Only the weight being analysed is held in memory, beyond the file's own
+    memory map (and, for ONNX, the parsed protobuf).  Layers whose values
+    cannot be analysed (NaN, a group that does not divide the channels) are
+    listed in ``skipped`` rather than failing the scan.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> rng = np.random.default_rng(0)
+    >>> np.savez(path, sep=np.ones((8, 4, 3, 3)), rand=rng.standard_normal((8, 4, 3, 3)),
+    ...          dw=rng.standard_normal((4, 1, 3, 3)))
+    >>> for r in scan(path).layers:
+    ...     print(r.name, r.kind, r.dw_pw.separable, r.dw_pw.min_multiplier)
+    sep standard True 1
+    rand standard False 8
+    dw depthwise True 1
+    """
+    options = _options(order, multiplier, rtol, layer)
+    contents = read_model(path, max_bytes=max_bytes, allow_external_data=allow_external_data)
+    if layout is not None:
+        layout = check_layout(layout)
+        if contents.format not in _FREE_LAYOUT and layout != "OIHW":
+            raise FactorcheckError(
+                f"layout {layout!r}: {contents.format} weights are always 'OIHW'; "
+                f"layout applies only to {', '.join(sorted(_FREE_LAYOUT))} files"
+            )
+    return _scan_stored(contents.kernels, contents.skipped, contents.path, layout, options,
+                        progress)
+
+
+def scan_kernels(
+    kernels: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    *,
+    group: int = 1,
+    layout: str = "OIHW",
+    order: str | Sequence[str] | None = None,
+    multiplier: int = 1,
+    rtol: float | None = None,
+    layer: str | Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Analyse named in-memory kernels as :func:`scan` analyses a file's layers.
+
+    Parameters
+    ----------
+    kernels : mapping or iterable of (name, array)
+        The kernels, in ``layout``; NumPy arrays or anything with ``__array__``.
+    group : int
+        ``G`` for every kernel.
+    layout, order, multiplier, rtol, layer, progress
+        As in :func:`scan`.
+
+    Returns
+    -------
+    ScanResult
+        Records with ``file == ""``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> result = scan_kernels([("pw", np.ones((8, 4, 1, 1))), ("c", np.ones((8, 4, 3)))])
+    >>> [(r.name, r.kind, r.conv_dims, r.trivial) for r in result.layers]
+    [('pw', 'pointwise', 2, True), ('c', 'standard', 1, False)]
+    """
+    if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+        raise FactorcheckError(f"group must be an integer >= 1, got {group!r}")
+    options = _options(order, multiplier, rtol, layer)
+    layout = check_layout(layout)
+    pairs = kernels.items() if isinstance(kernels, Mapping) else kernels
+    stored = [_in_memory(str(name), array, layout, group) for name, array in pairs]
+    return _scan_stored(stored, (), "", layout, options, progress)
+
+
+def _in_memory(name: str, array: Any, layout: str, group: int) -> StoredKernel:
+    """Wrap an array as a StoredKernel (validated by :func:`analyze` when scanned)."""
+    data = np.asarray(array)
+    if data.ndim not in (3, 4):
+        raise FactorcheckError(
+            f"kernel {name!r}: expected a 3-D or 4-D convolution weight, got shape {data.shape}"
+        )
+    return StoredKernel(name, tuple(data.shape), str(data.dtype), layout, group=group,
+                        _read=lambda: data)
