@@ -191,6 +191,9 @@ def compose_pointwise_depthwise(
     Matrix([[b_0_0_0_0*mu_0_0_0, b_0_0_0_0*mu_0_0_1]])
     """
     n, m = mu.shape
+    if len(b_out) != n:
+        raise FactorcheckError(f"b_out: expected {n} depthwise kernels (one per output), "
+                               f"got {len(b_out)}")
     patch = _patch(m, s)
     mixed = [sum((mu[i, j] * patch[j] for j in range(m)), sympy.zeros(s, s)) for i in range(n)]
     outputs = [sum(b_out[i].multiply_elementwise(mixed[i])) for i in range(n)]
