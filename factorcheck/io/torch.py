@@ -15,6 +15,7 @@ record ``groups``, so the scan infers depthwise convolutions from the shape.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -39,10 +40,16 @@ _MAX_DEPTH = 16
 
 def _torch_load(torch: Any, path: str) -> Any:
     """``torch.load`` with ``weights_only=True``, memory-mapped when the format allows."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # legacy (non-zip) files cannot be memory-mapped; try once without
-        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # storage/protocol chatter, not ours to act on
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # legacy (non-zip) files cannot be memory-mapped; try once without
+            pass
+        return _load_unmapped(torch, path)
+
+
+def _load_unmapped(torch: Any, path: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except Exception as err:  # UnpicklingError for forbidden globals, RuntimeError, EOFError...
