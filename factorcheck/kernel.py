@@ -225,7 +225,9 @@ def _check_float(array: np.ndarray) -> np.ndarray:
     """Reject NaN and infinity; widen float types NumPy's linear algebra cannot use."""
     if array.dtype.itemsize > 8:
         array = array.astype(np.float64)
-    if not np.isfinite(array).all():
+    with np.errstate(over="ignore", invalid="ignore"):
+        screen = np.isfinite(array.sum())  # one cheap pass: any NaN or inf makes the sum non-finite
+    if not screen and not np.isfinite(array).all():  # a finite sum can also overflow: look closer
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise KernelError(f"expected finite entries, got {array[where]} at index {where}")
     return array
