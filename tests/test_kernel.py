@@ -169,7 +169,7 @@ def test_nested_list_equals_array():
     k[0, 1, 1, 0] += 0.5
     got, want = analyze(k.tolist()), analyze(k)
     assert got.separable == want.separable is False
-    assert got.distance == pytest.approx(want.distance, rel=RTOL64)
+    assert got.distance == pytest.approx(want.distance, rel=RTOL64, abs=0)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])

@@ -185,8 +185,8 @@ def test_extreme_scales_keep_verdict_and_relative_distance(scale, order):
     assert math.isfinite(a_good.distance)
     assert not a_bad.separable
     np.testing.assert_array_equal(a_bad.ranks, ref_bad.ranks)
-    assert a_bad.relative_distance == pytest.approx(ref_bad.relative_distance, rel=1e-9)
-    assert a_bad.distance == pytest.approx(ref_bad.distance * abs(scale), rel=1e-9)
+    assert a_bad.relative_distance == pytest.approx(ref_bad.relative_distance, rel=1e-9, abs=0)
+    assert a_bad.distance == pytest.approx(ref_bad.distance * abs(scale), rel=1e-9, abs=0)
     np.testing.assert_allclose(a_bad.energy_kept, ref_bad.energy_kept, rtol=1e-9)
 
 
@@ -196,7 +196,7 @@ def test_entries_at_the_top_of_float64_range():
     a_good, a_bad = analyze(good * (big / 9)), analyze(bad * (big / 9))
     assert a_good.separable and math.isfinite(a_good.relative_distance)
     assert not a_bad.separable
-    assert a_bad.relative_distance == pytest.approx(analyze(bad).relative_distance, rel=1e-9)
+    assert a_bad.relative_distance == pytest.approx(analyze(bad).relative_distance, rel=1e-9, abs=0)
     p = nearest_separable(good * (big / 9))
     assert np.all(np.isfinite(p))
     np.testing.assert_allclose(p, good * (big / 9), rtol=1e-12)
@@ -236,7 +236,7 @@ def test_float32_eps_not_float64_eps(order):
     shape = (16, 4, 3, 3) if order == "dw-pw" else (4, 16, 3, 3)
     k = kernel_with_spectrum(shape, sigma, order=order, rng=11)
     spectra = naive_spectra(k, order)
-    assert all(s[1] / s[0] == pytest.approx(1e-9, rel=1e-6) for s in spectra)
+    assert all(s[1] / s[0] == pytest.approx(1e-9, rel=1e-6, abs=0) for s in spectra)
     assert not is_separable(k, order=order)
     assert is_separable(k.astype(np.float32), order=order)
     assert analyze(k.astype(np.float32), order=order).min_multiplier == 1
@@ -265,7 +265,7 @@ def test_rtol_mode_is_relative_distance_bound(order, rel):
     shape = (6, 3, 2, 2) if order == "dw-pw" else (3, 6, 2, 2)
     k = kernel_with_spectrum(shape, sigma / math.sqrt(1 + rel**2), order=order, rng=5)
     want = rel / math.sqrt(1 + rel**2)
-    assert analyze(k, order=order).relative_distance == pytest.approx(want, rel=1e-9)
+    assert analyze(k, order=order).relative_distance == pytest.approx(want, rel=1e-9, abs=0)
     above = analyze(k, order=order, rtol=want * (1 + 1e-6))
     below = analyze(k, order=order, rtol=want * (1 - 1e-6))
     assert above.separable and not below.separable
@@ -351,7 +351,7 @@ def test_golden_known_spectrum(order):
         assert result.distance == pytest.approx(math.sqrt(tail.sum()), rel=RTOL64, abs=1e-12)
         assert result.relative_distance == pytest.approx(math.sqrt(tail.sum() / total),
                                                          rel=RTOL64, abs=1e-12)
-        assert result.norm == pytest.approx(math.sqrt(total), rel=RTOL64)
+        assert result.norm == pytest.approx(math.sqrt(total), rel=RTOL64, abs=0)
         np.testing.assert_allclose(result.energy_kept, 1 - tail / (sigma**2).sum(axis=1),
                                    rtol=RTOL64, atol=1e-12)
         assert result.ranks.tolist() == [4, 1, 2]
@@ -362,9 +362,9 @@ def test_golden_known_spectrum(order):
 
 def test_golden_sqrt_values():
     k = kernel_with_spectrum((6, 2, 2, 2), [4.0, 3.0, 2.0, 1.0], rng=1)
-    assert analyze(k).distance == pytest.approx(math.sqrt(28.0), rel=RTOL64)
-    assert analyze(k, multiplier=2).distance == pytest.approx(math.sqrt(10.0), rel=RTOL64)
-    assert analyze(k, multiplier=3).distance == pytest.approx(math.sqrt(2.0), rel=RTOL64)
+    assert analyze(k).distance == pytest.approx(math.sqrt(28.0), rel=RTOL64, abs=0)
+    assert analyze(k, multiplier=2).distance == pytest.approx(math.sqrt(10.0), rel=RTOL64, abs=0)
+    assert analyze(k, multiplier=3).distance == pytest.approx(math.sqrt(2.0), rel=RTOL64, abs=0)
     assert analyze(k, multiplier=4).distance == pytest.approx(0.0, abs=1e-12)
     np.testing.assert_allclose(analyze(k).energy_kept, [16 / 30, 16 / 30], rtol=RTOL64)
 
@@ -396,7 +396,8 @@ def test_distance_near_the_gram_switch(order, ratio):
     k = kernel_with_spectrum(shape, sigma, order=order, rng=9)
     for d in (1, 4, 8):
         ref = naive_distance(k, order, d)
-        assert analyze(k, order=order, multiplier=d).distance == pytest.approx(ref, rel=RTOL_REF)
+        got = analyze(k, order=order, multiplier=d).distance
+        assert got == pytest.approx(ref, rel=RTOL_REF, abs=0)
 
 
 @pytest.mark.parametrize("order", ORDERS)
@@ -407,7 +408,7 @@ def test_chunking_gives_the_same_answer(order, monkeypatch):
     monkeypatch.setattr(separability, "_CHUNK_ENTRIES", 20)  # 1 or 2 slices per chunk
     chunked = analyze(k, order=order, multiplier=2)
     np.testing.assert_allclose(chunked.singular_values, whole.singular_values, rtol=RTOL64)
-    assert chunked.distance == pytest.approx(whole.distance, rel=RTOL64)
+    assert chunked.distance == pytest.approx(whole.distance, rel=RTOL64, abs=0)
     np.testing.assert_allclose(nearest_separable(k, order=order), p_whole, rtol=0, atol=1e-12)
 
 
@@ -421,8 +422,8 @@ def test_near_separable_float64_is_not_lost_to_cancellation(order, ratio):
     assert result.ranks.tolist() == naive_ranks(k, order, result.tolerance).tolist()
     assert result.min_multiplier == 2
     ref = naive_distance(k, order, 1)
-    assert ref == pytest.approx(2 * ratio, rel=1e-2)  # 4 slices, ratio each
-    assert result.distance == pytest.approx(ref, rel=1e-9 if ratio > 1e-12 else 1e-3)
+    assert ref == pytest.approx(2 * ratio, rel=1e-2, abs=0)  # 4 slices, ratio each
+    assert result.distance == pytest.approx(ref, rel=1e-9 if ratio > 1e-12 else 1e-3, abs=0)
     # far below the tolerance it is separable: the threshold is where it says it is
     k_sep = kernel_with_spectrum(shape, [1.0, 1e-17] + [0.0] * 7, order=order, rng=13)
     assert is_separable(k_sep, order=order)
@@ -491,7 +492,7 @@ def test_approximate_factors_give_the_nearest(layout, order, d):
     p = nearest_separable(k, layout=layout, order=order, multiplier=d)
     np.testing.assert_allclose(f.to_kernel(), p, rtol=0, atol=RTOL64 * frob(k))
     assert frob(f.to_kernel() - k) == pytest.approx(
-        analyze(k, layout=layout, order=order, multiplier=d).distance, rel=1e-9)
+        analyze(k, layout=layout, order=order, multiplier=d).distance, rel=1e-9, abs=0)
 
 
 def test_approximate_on_separable_kernel_is_the_kernel():
