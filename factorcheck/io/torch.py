@@ -3,7 +3,8 @@
 Files are read with ``torch.load(..., weights_only=True)`` and never with
 ``weights_only=False``: PyTorch's restricted unpickler then builds only
 tensors and plain containers, so a checkpoint cannot run code.  Files in the
-zip format are memory-mapped (``mmap=True``); legacy files are read whole.
+zip format are memory-mapped (``mmap=True``), afresh for each layer so that
+only the layer being analysed stays resident; legacy files are read whole.
 
 Nested dictionaries (``{"state_dict": {...}}``, ``{"model": {...}}``) are
 walked and their keys joined with dots.  Which tensors are convolution weights
@@ -49,6 +50,13 @@ def _torch_load(torch: Any, path: str) -> Any:
         return _load_unmapped(torch, path)
 
 
+def _is_mapped(path: str) -> bool:
+    """Whether the file is in the zip format, which ``torch.load`` can memory-map."""
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
 def _load_unmapped(torch: Any, path: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
@@ -59,19 +67,33 @@ def _load_unmapped(torch: Any, path: str) -> Any:
         ) from None
 
 
-def _walk(obj: Any, prefix: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """Yield ``(dotted_name, value)`` for every leaf of nested dicts, lists and tuples."""
+def _walk(obj: Any, keys: tuple = (), depth: int = 0) -> Iterator[tuple[tuple, Any]]:
+    """Yield ``(key_path, value)`` for every leaf of nested dicts, lists and tuples."""
     if depth > _MAX_DEPTH:
         return
     if isinstance(obj, dict):
-        items = ((str(k), v) for k, v in obj.items())
+        items = obj.items()
     elif isinstance(obj, (list, tuple)):
-        items = ((str(i), v) for i, v in enumerate(obj))
+        items = enumerate(obj)
     else:
-        yield prefix, obj
+        yield keys, obj
         return
     for key, value in items:
-        yield from _walk(value, f"{prefix}.{key}" if prefix else key, depth + 1)
+        yield from _walk(value, (*keys, key), depth + 1)
+
+
+def _reload(path: str, keys: tuple) -> np.ndarray:
+    """Map the file afresh and return one tensor.
+
+    Each layer gets its own memory map, released with the array: pages read
+    for one layer do not stay resident while the next is analysed.
+    """
+    import torch
+
+    obj = _torch_load(torch, path)
+    for key in keys:
+        obj = obj[key]
+    return _to_numpy(obj)
 
 
 def _to_numpy(tensor: Any) -> np.ndarray:
@@ -84,7 +106,8 @@ def _to_numpy(tensor: Any) -> np.ndarray:
     return tensor.numpy()
 
 
-def _describe(torch: Any, name: str, tensor: Any, max_bytes: int) -> StoredKernel | SkippedTensor:
+def _describe(torch: Any, name: str, tensor: Any, max_bytes: int,
+              read: Any) -> StoredKernel | SkippedTensor:
     """A StoredKernel for a 3-D/4-D real tensor, or the reason it is skipped."""
     shape = tuple(int(d) for d in tensor.shape)
     if tensor.is_quantized:
@@ -96,7 +119,7 @@ def _describe(torch: Any, name: str, tensor: Any, max_bytes: int) -> StoredKerne
         return SkippedTensor(name, f"dtype {tensor.dtype} is not supported")
     check_nbytes(name, shape, tensor.element_size(), max_bytes)
     dtype = str(tensor.dtype).removeprefix("torch.")
-    return StoredKernel(name, shape, dtype, "OIHW", _read=partial(_to_numpy, tensor))
+    return StoredKernel(name, shape, dtype, "OIHW", _read=read)
 
 
 def load_torch(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES) -> ModelContents:
@@ -133,9 +156,12 @@ def load_torch(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES) ->
     file_size(path)
     torch = require("torch", "torch", "reading a PyTorch checkpoint")
     kernels, skipped = [], []
-    for name, value in _walk(_torch_load(torch, path), ""):
+    obj = _torch_load(torch, path)
+    mapped = _is_mapped(path)
+    for keys, value in _walk(obj):
         if not isinstance(value, torch.Tensor) or value.dim() not in (3, 4):
             continue
-        found = _describe(torch, name or "tensor", value, max_bytes)
+        read = partial(_reload, path, keys) if mapped else partial(_to_numpy, value)
+        found = _describe(torch, ".".join(map(str, keys)) or "tensor", value, max_bytes, read)
         (kernels if isinstance(found, StoredKernel) else skipped).append(found)
     return ModelContents(path, "torch", tuple(kernels), tuple(skipped))
