@@ -21,7 +21,9 @@ __all__ = ["exact_factors", "exact_rank"]
 
 
 def _integer_rows(matrix: np.ndarray) -> np.ndarray:
-    """Scale each row of a Fraction matrix by its denominators' lcm: same rank, integer entries."""
+    """Python-int matrix of the same rank: integers as they are, Fraction rows scaled by lcm."""
+    if matrix.dtype.kind in "iu":
+        return matrix.astype(object)  # Python ints: no overflow in elimination
     out = np.empty(matrix.shape, dtype=object)
     for i, row in enumerate(matrix):
         scale = math.lcm(*(Fraction(x).denominator for x in row))
@@ -53,7 +55,7 @@ def exact_rank(matrix: np.ndarray) -> int:
     >>> exact_rank(np.array([[10**20, 1], [1, 0]], dtype=object))
     2
     """
-    work = _integer_rows(np.asarray(matrix, dtype=object))
+    work = _integer_rows(np.asarray(matrix))
     rows, cols = work.shape
     rank, previous = 0, 1
     for col in range(cols):

@@ -7,9 +7,9 @@ canonical form is a 4-D array ``(n_out, m_in, kh, kw)`` (PyTorch/ONNX "OIHW");
 a 3-D kernel is a 1-D convolution and gets ``kh = 1``.
 
 Float kernels keep their dtype (its machine epsilon sets the default
-tolerance).  Integer and rational kernels become object arrays of
-:class:`fractions.Fraction`, so that :mod:`factorcheck.exact` can decide them in
-exact arithmetic.
+tolerance).  Integer kernels keep their integer dtype and rational ones become
+object arrays of :class:`fractions.Fraction`; both are *exact*, and
+:mod:`factorcheck.exact` decides them in exact arithmetic.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ class Kernel:
     Attributes
     ----------
     data : numpy.ndarray
-        The kernel, 4-D, OIHW.  A float dtype for float input; ``object``
-        holding :class:`fractions.Fraction` for integer or rational input.
+        The kernel, 4-D, OIHW.  A float dtype for float input, an integer
+        dtype for integer input, ``object`` holding
+        :class:`fractions.Fraction` for rational input.
     layout : str
         The layout the caller used, for returning results in it.
     ndim : int
@@ -75,9 +76,9 @@ class Kernel:
 
     def as_float(self) -> np.ndarray:
         """The kernel as a float array (float64 for exact kernels, else its own dtype)."""
-        if self.exact:
+        if self.data.dtype == object:
             return _fractions_to_float(self.data)
-        return self.data
+        return self.data.astype(np.float64) if self.exact else self.data
 
 
 def check_layout(layout: object) -> str:
@@ -164,8 +165,10 @@ def as_kernel(kernel: Any, layout: str = "OIHW") -> Kernel:
     layout = check_layout(layout)
     array = _to_numpy(kernel)
     _check_shape(array.shape)
-    if array.dtype.kind in "iu" or array.dtype == object:
-        data = _to_fractions(array)  # float64 when an object array holds floats
+    if array.dtype.kind in "iu":
+        data = array
+    elif array.dtype == object:
+        data = _to_fractions(array)  # float64 when the object array holds floats
     else:
         data = _check_float(array)
     return Kernel(
@@ -173,7 +176,7 @@ def as_kernel(kernel: Any, layout: str = "OIHW") -> Kernel:
         layout=layout,
         ndim=array.ndim,
         source_dtype=array.dtype if array.dtype != object else data.dtype,
-        exact=data.dtype == object,
+        exact=data.dtype.kind in "iuO",
     )
 
 
@@ -234,9 +237,7 @@ def _check_float(array: np.ndarray) -> np.ndarray:
 
 
 def _to_fractions(array: np.ndarray) -> np.ndarray:
-    """Integer or rational entries as an object array of Fractions; floats are refused here."""
-    if array.dtype.kind in "iu":
-        return np.frompyfunc(Fraction, 1, 1)(array.astype(object)).astype(object)
+    """Rational entries as an object array of Fractions; real floats as a float64 array."""
     flat = array.reshape(-1)
     if all(isinstance(x, numbers.Rational) and not isinstance(x, bool) for x in flat):
         return np.frompyfunc(_fraction, 1, 1)(array).astype(object)

@@ -52,6 +52,8 @@ ORDERS: dict[str, str] = {
 }
 #: Below this ratio sigma_min / sigma_max a slice is recomputed by a direct SVD.
 _GRAM_SAFE_RATIO = 1e-3
+#: Float singular values above this ratio to the largest certify exact full rank (exact kernels).
+_CERTIFY_RATIO = 1e-8
 #: Slices whose largest singular value lies outside this range are rescaled before the Gram
 #: matrix is formed, so that squaring neither overflows nor underflows.
 _SAFE_RANGE = (1e-140, 1e140)
@@ -367,15 +369,30 @@ def analyze(
     return _verdict(k, order, multiplier, rtol, spectra)
 
 
+def _exact_ranks(k: Kernel, order: str, sigma: np.ndarray) -> np.ndarray:
+    """Exact rank of every slice of an integer or rational kernel.
+
+    A slice whose float singular values are all above ``_CERTIFY_RATIO`` of the
+    largest has full rank for certain: rounding the entries to float64 and
+    computing the values moves each by far less than 1e-12 of the largest
+    (Weyl's inequality), so none of them can really be zero.  Every other
+    slice is decided by exact elimination.
+    """
+    ranks = (sigma > _CERTIFY_RATIO * sigma[:, :1]).sum(axis=1)
+    for which, chunk in _slice_chunks(k.data, order):
+        for offset, matrix in enumerate(chunk):
+            if ranks[which.start + offset] < sigma.shape[1]:
+                ranks[which.start + offset] = exact_rank(matrix)
+    return ranks
+
+
 def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: _Spectra) -> Analysis:
     sigma = spectra.sigma
     n, m, kh, kw = k.shape
     rows = n if order == "dw-pw" else m
     rank_tol = max(rows, kh * kw) * k.eps
     if k.exact:
-        ranks = np.array(
-            [exact_rank(s) for _, chunk in _slice_chunks(k.data, order) for s in chunk]
-        )
+        ranks = _exact_ranks(k, order, sigma)
         tail = np.where(ranks <= d, 0.0, (sigma[:, d:] ** 2).sum(axis=1))
     else:
         ranks = (sigma > rank_tol * sigma[:, :1]).sum(axis=1)
