@@ -24,6 +24,7 @@ from factorcheck.errors import (
     NotSeparableError,
 )
 from factorcheck.kernel import LAYOUTS
+from factorcheck.scan import LayerRecord, OrderResult, ScanResult, SkippedLayer, scan, scan_kernels
 from factorcheck.separability import (
     ORDERS,
     Analysis,
@@ -40,9 +41,15 @@ __all__ = [
     "is_separable",
     "decompose",
     "nearest_separable",
+    "scan",
+    "scan_kernels",
     # results
     "Analysis",
     "Factors",
+    "ScanResult",
+    "LayerRecord",
+    "OrderResult",
+    "SkippedLayer",
     # constants
     "LAYOUTS",
     "ORDERS",

@@ -23,7 +23,7 @@ import numpy as np
 
 from factorcheck.errors import KernelError
 
-__all__ = ["LAYOUTS", "Kernel", "as_kernel", "from_canonical", "to_canonical"]
+__all__ = ["LAYOUTS", "Kernel", "as_kernel", "check_layout", "from_canonical", "to_canonical"]
 
 #: Supported layouts of a 4-D kernel: O = output channels, I = input channels,
 #: H and W = the spatial axes.  A 3-D kernel uses the same letters without "H".
