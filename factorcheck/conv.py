@@ -55,12 +55,21 @@ def _padding(padding: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     )
 
 
-def _check_conv_shapes(x: np.ndarray, weight: np.ndarray, groups: int) -> None:
-    if x.ndim != 4 or weight.ndim != 4:
+def _check_conv_shapes(x: np.ndarray, weight: np.ndarray, groups: object, bias: Any) -> None:
+    if x.ndim not in (3, 4) or weight.ndim != 4:
         raise FactorcheckError(
-            f"expected input (N, C, H, W) and weight (O, C/groups, kh, kw), "
+            f"expected input (N, C, H, W) or (C, H, W) and weight (O, C/groups, kh, kw), "
             f"got input shape {x.shape} and weight shape {weight.shape}"
         )
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral):
+        raise FactorcheckError(f"groups must be an integer >= 1, got {groups!r}")
+    if bias is not None and np.shape(bias) != (weight.shape[0],):
+        raise FactorcheckError(
+            f"expected a bias of shape ({weight.shape[0]},), one per output channel, "
+            f"got shape {np.shape(bias)}"
+        )
+    if x.ndim == 3:
+        x = x[np.newaxis]
     out_ch, in_per_group = weight.shape[:2]
     if groups < 1 or x.shape[1] % groups or out_ch % groups or x.shape[1] // groups != in_per_group:
         raise FactorcheckError(
@@ -110,9 +119,9 @@ def conv2d(
              [42., 50.]]]])
     """
     x, weight = np.asarray(x), np.asarray(weight)
+    _check_conv_shapes(x, weight, groups, bias)
     batched = x.ndim == 4
     x = x if batched else x[np.newaxis]
-    _check_conv_shapes(x, weight, groups)
     (sh, sw), (dh, dw) = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
     pads = _padding(padding)
     xp = np.pad(x, ((0, 0), (0, 0), *pads))

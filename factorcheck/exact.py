@@ -5,6 +5,10 @@ whose entries are integers or fractions the rank is a fact, and we compute it as
 one: fraction-free Gaussian elimination (Bareiss) on Python integers, after
 clearing each row's denominators (scaling a row does not change the rank).
 
+Where floats cannot resolve the singular values of an exact slice (entries
+like ``10**30`` and ``10**30 + 1``), :func:`exact_singular_ratios` computes them
+from the exact Gram matrix with mpmath at whatever precision they need.
+
 Factors come from the CR decomposition: a matrix ``A`` of rank ``r`` equals
 ``A[:, pivots] @ R`` where ``R`` holds the ``r`` non-zero rows of the reduced
 row echelon form of ``A``.  Both factors are exact.
@@ -15,9 +19,10 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 
-__all__ = ["exact_factors", "exact_rank"]
+__all__ = ["exact_factors", "exact_rank", "exact_singular_ratios"]
 
 
 def _integer_rows(matrix: np.ndarray) -> np.ndarray:
@@ -133,3 +138,56 @@ def _rref(work: np.ndarray) -> tuple[np.ndarray, list[int]]:
         work[others] -= np.outer(work[others, col], work[rank])
         pivots.append(col)
     return work, pivots
+
+
+#: Precision limits (decimal digits) for :func:`exact_singular_ratios`.
+_START_DIGITS, _MAX_DIGITS = 50, 3200
+
+
+def exact_singular_ratios(matrix: np.ndarray, rank: int) -> np.ndarray:
+    """Singular values of an exact matrix divided by the largest, to float64 accuracy.
+
+    The Gram matrix of the smaller side is formed exactly; its eigenvalues are
+    computed by mpmath with enough digits that the smallest non-zero one,
+    ``rank`` of them (from :func:`exact_rank`), is resolved.  Values past
+    ``rank`` are exactly zero.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        A 2-D array of integers or Fractions.
+    rank : int
+        Its exact rank.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``sigma_k / sigma_1`` for ``k = 1 .. min(rows, cols)``, decreasing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([[10**30, 10**30 + 1], [10**30, 10**30]], dtype=object)
+    >>> r = exact_singular_ratios(a, exact_rank(a))
+    >>> float(r[1])  # floats alone would say about 1e-16
+    2.5e-31
+    """
+    a = np.vectorize(Fraction, otypes=[object])(np.asarray(matrix, dtype=object))
+    small = a.T if a.shape[0] >= a.shape[1] else a
+    gram = small @ small.T
+    out = np.zeros(min(a.shape))
+    if rank == 0:
+        return out
+    digits = _START_DIGITS
+    while True:
+        with mpmath.workdps(digits):
+            values = sorted(mpmath.eigsy(_mp_matrix(gram), eigvals_only=True), reverse=True)
+            smallest = values[rank - 1] / values[0]
+            if smallest > mpmath.mpf(10) ** (20 - digits) or digits >= _MAX_DIGITS:
+                out[:rank] = [float(mpmath.sqrt(max(v, 0) / values[0])) for v in values[:rank]]
+                return out
+        digits *= 2
+
+
+def _mp_matrix(gram: np.ndarray) -> mpmath.matrix:
+    return mpmath.matrix([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in gram])

@@ -35,6 +35,18 @@ LAYOUTS: dict[str, str] = {
 _CANONICAL = "OIHW"
 
 
+#: Floating-point formats a kernel may come in, with the epsilon that judges it.  NumPy has
+#: no bfloat16: tensors and files in it are widened exactly to float32 and keep its epsilon.
+PRECISIONS: dict[str, float] = {
+    "float16": float(np.finfo(np.float16).eps),
+    "bfloat16": 2.0**-7,
+    "float32": float(np.finfo(np.float32).eps),
+    "float64": float(np.finfo(np.float64).eps),
+}
+#: Exact entries beyond 2**±_EXACT_RANGE are scaled by a power of two before going to floats.
+_EXACT_RANGE = 900
+
+
 @dataclass(frozen=True)
 class Kernel:
     """A validated kernel in canonical ``(n_out, m_in, kh, kw)`` form.
@@ -49,17 +61,22 @@ class Kernel:
         The layout the caller used, for returning results in it.
     ndim : int
         3 for a 1-D convolution, 4 for a 2-D one (as the caller gave it).
-    source_dtype : numpy.dtype
-        The dtype the caller's array had (``object`` for rationals).
+    dtype : str
+        The caller's number format: a NumPy dtype name (``"float32"``,
+        ``"int8"``...), ``"bfloat16"``, or ``"object"`` for rationals.
     exact : bool
         True for integer and rational kernels, decided in exact arithmetic.
+    exponent : int
+        :meth:`as_float` returns the kernel times ``2**-exponent`` (non-zero
+        only for rational entries beyond float64's range).
     """
 
     data: np.ndarray
     layout: str
     ndim: int
-    source_dtype: np.dtype
+    dtype: str
     exact: bool
+    exponent: int = 0
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -69,15 +86,16 @@ class Kernel:
 
     @property
     def eps(self) -> float:
-        """Machine epsilon of the caller's float dtype (float64's for exact kernels)."""
-        if self.exact or self.source_dtype.kind != "f":
-            return float(np.finfo(np.float64).eps)
-        return float(np.finfo(self.source_dtype).eps)
+        """Machine epsilon of the caller's float format (float64's for exact kernels)."""
+        return PRECISIONS.get(self.dtype, PRECISIONS["float64"])
 
     def as_float(self) -> np.ndarray:
-        """The kernel as a float array (float64 for exact kernels, else its own dtype)."""
+        """The kernel as floats: its own float dtype, float64 for exact kernels.
+
+        Rational kernels are scaled by ``2**-exponent`` first, exactly.
+        """
         if self.data.dtype == object:
-            return _fractions_to_float(self.data)
+            return _fractions_to_float(self.data, self.exponent)
         return self.data.astype(np.float64) if self.exact else self.data
 
 
@@ -132,7 +150,7 @@ def from_canonical(array: np.ndarray, layout: str, ndim: int = 4) -> np.ndarray:
     return np.transpose(array, [_axes(_CANONICAL, ndim).index(c) for c in axes])
 
 
-def as_kernel(kernel: Any, layout: str = "OIHW") -> Kernel:
+def as_kernel(kernel: Any, layout: str = "OIHW", *, precision: str | None = None) -> Kernel:
     """Validate a kernel and return it in canonical form.
 
     Parameters
@@ -142,6 +160,10 @@ def as_kernel(kernel: Any, layout: str = "OIHW") -> Kernel:
         integers, :class:`fractions.Fraction` or SymPy rationals.
     layout : {"OIHW", "HWIO", "OHWI"}
         How the axes of ``kernel`` are ordered.
+    precision : str, optional
+        The float format the weights were stored in, when it differs from the
+        array's (a loader that widened bfloat16 to float32 passes
+        ``"bfloat16"``); sets the epsilon of the default tolerance.
 
     Returns
     -------
@@ -157,35 +179,53 @@ def as_kernel(kernel: Any, layout: str = "OIHW") -> Kernel:
     Examples
     --------
     >>> k = as_kernel(np.ones((3, 3, 2, 8), dtype=np.float32), layout="HWIO")
-    >>> k.shape, k.data.dtype, k.exact
-    ((8, 2, 3, 3), dtype('float32'), False)
+    >>> k.shape, k.dtype, k.exact
+    ((8, 2, 3, 3), 'float32', False)
     >>> as_kernel([[[1, 2], [2, 4]]]).exact
     True
     """
     layout = check_layout(layout)
-    array = _to_numpy(kernel)
+    array, name = _to_numpy(kernel)
     _check_shape(array.shape)
+    exponent = 0
     if array.dtype.kind in "iu":
         data = array
     elif array.dtype == object:
         data = _to_fractions(array)  # float64 when the object array holds floats
+        exponent = _exponent(data) if data.dtype == object else 0
     else:
         data = _check_float(array)
+    exact = data.dtype.kind in "iuO"
+    if precision is not None:
+        name = _check_precision(precision, exact)
+    elif not exact:
+        name = name if name == "bfloat16" else str(data.dtype)  # long double was widened
     return Kernel(
         data=to_canonical(data, layout),
         layout=layout,
         ndim=array.ndim,
-        source_dtype=array.dtype if array.dtype != object else data.dtype,
-        exact=data.dtype.kind in "iuO",
+        dtype=name if exact or name in PRECISIONS else str(data.dtype),
+        exact=exact,
+        exponent=exponent,
     )
 
 
-def _to_numpy(kernel: Any) -> np.ndarray:
-    """Convert lists, arrays and tensors (detached, on the CPU) to a NumPy array."""
+def _check_precision(precision: object, exact: bool) -> str:
+    if exact or precision not in PRECISIONS:
+        raise KernelError(
+            f"precision {precision!r} does not apply: expected one of "
+            f"{', '.join(map(repr, PRECISIONS))} for a float kernel"
+        )
+    return str(precision)
+
+
+def _to_numpy(kernel: Any) -> tuple[np.ndarray, str]:
+    """Convert lists, arrays and tensors (detached, on the CPU) to ``(array, format name)``."""
     if isinstance(kernel, (str, bytes)):
         raise KernelError(f"expected a numeric array, got a {type(kernel).__name__}")
+    name = ""
     if not isinstance(kernel, np.ndarray):
-        kernel = _detach(kernel)
+        kernel, name = _detach(kernel)
     try:
         array = np.asarray(kernel)
     except (TypeError, ValueError, RuntimeError) as err:
@@ -197,20 +237,20 @@ def _to_numpy(kernel: Any) -> np.ndarray:
         raise KernelError("expected real numbers, got a boolean array")
     if kind == "c":
         raise KernelError(f"expected real numbers, got complex dtype {array.dtype}")
-    if kind not in "iufO":
-        raise KernelError(f"expected a numeric array, got dtype {array.dtype}")
-    return array
+    if kind not in "iufO" or (kind == "O" and array.ndim == 0):
+        what = f"dtype {array.dtype}" if kind != "O" else type(kernel).__name__
+        raise KernelError(f"expected a numeric array, got {what}")
+    return array, name or str(array.dtype)
 
 
-def _detach(obj: Any) -> Any:
+def _detach(obj: Any) -> tuple[Any, str]:
     """Detach a tensor from autograd and bring it to the CPU, duck-typed (no torch import)."""
     for method in ("detach", "cpu"):
         if callable(getattr(obj, method, None)) and hasattr(obj, "__array__"):
             obj = getattr(obj, method)()
-    dtype = str(getattr(obj, "dtype", ""))
-    if "bfloat16" in dtype and callable(getattr(obj, "float", None)):
-        obj = obj.float()  # NumPy has no bfloat16; float32 holds every bfloat16 exactly
-    return obj
+    if "bfloat16" in str(getattr(obj, "dtype", "")) and callable(getattr(obj, "float", None)):
+        return obj.float(), "bfloat16"  # float32 holds every bfloat16 exactly
+    return obj, ""
 
 
 def _check_shape(shape: tuple[int, ...]) -> None:
@@ -257,12 +297,14 @@ def _fraction(x: numbers.Rational) -> Fraction:
     return Fraction(int(x.numerator), int(x.denominator))
 
 
-def _fractions_to_float(data: np.ndarray) -> np.ndarray:
-    """Exact entries to float64, scaled first when they exceed float64's range."""
-    top = max((abs(x) for x in data.reshape(-1)), default=Fraction(0))
-    if top > Fraction(10) ** 300:
-        raise KernelError(
-            f"exact entries up to about 10^{len(str(int(top))) - 1} exceed float64's range; "
-            "scale the kernel first (separability does not depend on scale)"
-        )
-    return np.vectorize(float, otypes=[np.float64])(data)
+def _exponent(data: np.ndarray) -> int:
+    """A power of two that brings rational entries into float64's range (0 when they are)."""
+    sizes = [x.numerator.bit_length() - x.denominator.bit_length() for x in data.flat if x]
+    top = max(sizes, default=0)
+    return top if abs(top) > _EXACT_RANGE else 0
+
+
+def _fractions_to_float(data: np.ndarray, exponent: int) -> np.ndarray:
+    """Fractions times ``2**-exponent``, exactly, then rounded to float64."""
+    scale = Fraction(2) ** -exponent
+    return np.vectorize(lambda x: float(x * scale), otypes=[np.float64])(data)

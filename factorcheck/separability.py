@@ -14,8 +14,9 @@ slice from the truncated SVD (Eckart-Young): keep the ``d`` largest singular
 triplets of each slice.  Its squared distance is the sum over slices of the
 discarded squared singular values.
 
-Numerics: each slice is scaled by its largest entry before any product is
-formed (entries near 1e308 or subnormal neither overflow nor underflow).
+Numerics: a slice whose singular values would overflow or underflow when
+squared (entries near 1e308, subnormal ones) is first scaled by a power of two,
+exactly, and results are kept as mantissa and exponent until the end.
 Singular values come from the eigenvalues of the small Gram matrix of each
 slice, which is fast; a slice whose smallest singular value is below 1e-3 of
 its largest is recomputed by a direct SVD, so that near-low-rank slices, the
@@ -31,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from factorcheck.errors import FactorcheckError, NotSeparableError
-from factorcheck.exact import exact_factors, exact_rank
+from factorcheck.errors import FactorcheckError, KernelError, NotSeparableError
+from factorcheck.exact import exact_factors, exact_rank, exact_singular_ratios
 from factorcheck.kernel import Kernel, as_kernel, from_canonical, to_canonical
 
 __all__ = [
@@ -185,7 +186,7 @@ def _check_options(
     order: object, multiplier: object, rtol: object
 ) -> tuple[str, int, float | None]:
     """Validate the shared options; return them normalized."""
-    if order not in ORDERS:
+    if not isinstance(order, str) or order not in ORDERS:
         raise FactorcheckError(
             f"unknown order {order!r}; expected one of {', '.join(map(repr, ORDERS))}"
         )
@@ -231,11 +232,13 @@ def _slice_chunks(data: np.ndarray, order: str) -> Iterator[tuple[slice, np.ndar
 
 
 def _scaled(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each slice divided by its largest absolute entry (1 for zero slices), in float64."""
+    """Each slice times an exact power of two that brings its largest entry into [0.5, 1).
+
+    Returns the scaled float64 slices and the exponents (0 for zero slices).
+    """
     stack = stack.astype(np.float64, copy=False)
-    scale = np.abs(stack).max(axis=(1, 2))
-    scale[scale == 0] = 1.0
-    return stack / scale[:, None, None], scale
+    _, exponent = np.frexp(np.abs(stack).max(axis=(1, 2)))
+    return np.ldexp(stack, -exponent[:, None, None]), exponent
 
 
 def _singular_values(stack: np.ndarray) -> np.ndarray:
@@ -260,25 +263,28 @@ def _singular_values(stack: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Spectra:
-    sigma: np.ndarray  # per slice, relative to the slice's scale
-    scale: np.ndarray  # per slice
+    """Singular values per slice, ``sigma * 2**exponent`` being the real ones."""
 
-    def actual(self) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return self.sigma * self.scale[:, None]
+    sigma: np.ndarray
+    exponent: np.ndarray
+
+    def actual(self, extra: int = 0) -> np.ndarray:
+        """The singular values, times ``2**extra`` (inf past float64's range, as it must)."""
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(self.sigma, self.exponent[:, None] + extra)
 
 
 def _chunk_spectrum(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(sigma, scale)`` for one chunk of slices (see :func:`_spectra`)."""
+    """``(sigma, exponent)`` for one chunk of slices (see :func:`_spectra`)."""
     x = stack.astype(np.float64, copy=False)
     sigma = _singular_values(x)
-    scale = np.ones(len(x))
+    exponent = np.zeros(len(x), dtype=np.int64)
     top = sigma[:, 0]
     risky = ~((top > _SAFE_RANGE[0]) & (top < _SAFE_RANGE[1]))  # NaN is risky too
     if risky.any():
-        scaled, scale[risky] = _scaled(x[risky])
+        scaled, exponent[risky] = _scaled(x[risky])
         sigma[risky] = _singular_values(scaled)
-    return sigma, scale
+    return sigma, exponent
 
 
 def _spectra(data: np.ndarray, order: str) -> _Spectra:
@@ -286,18 +292,24 @@ def _spectra(data: np.ndarray, order: str) -> _Spectra:
 
     Slices are used as they are when their largest singular value lies in
     ``_SAFE_RANGE`` (the usual case: no extra pass over the data); the others
-    (huge, tiny, zero, or overflowing) are recomputed after scaling each by its
-    largest entry.  (Threads over chunks were measured slower here: the small
+    (huge, tiny, zero, or overflowing) are recomputed after scaling each by a
+    power of two.  (Threads over chunks were measured slower here: the small
     BLAS calls contend.)
     """
     parts = [_chunk_spectrum(stack) for _, stack in _slice_chunks(data, order)]
     return _Spectra(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
-def _weighted_norm(per_slice_sq: np.ndarray, scale: np.ndarray) -> float:
-    """sqrt(sum(scale_j^2 * x_j)) without overflow or underflow."""
-    top = scale.max()
-    return float(top * np.sqrt(np.sum((scale / top) ** 2 * per_slice_sq)))
+def _root_sum(per_slice_sq: np.ndarray, exponent: np.ndarray) -> tuple[float, int]:
+    """``sqrt(sum_j x_j 4**e_j)`` as ``(mantissa, power of two)``: no overflow or underflow."""
+    top = int(exponent.max())
+    with np.errstate(under="ignore"):
+        return float(np.sqrt(np.sum(np.ldexp(per_slice_sq, 2 * (exponent - top))))), top
+
+
+def _to_float(value: tuple[float, int]) -> float:
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(value[0], value[1]))
 
 
 # --------------------------------------------------------------------------- analyze
@@ -315,9 +327,11 @@ def analyze(
 
     Parameters
     ----------
-    kernel : array_like
+    kernel : array_like or Kernel
         A 4-D convolution kernel, or 3-D for a 1-D convolution: a NumPy
-        array, nested lists, a tensor, integers or rationals.
+        array, nested lists, a tensor, integers or rationals; or a kernel
+        already validated by :func:`factorcheck.kernel.as_kernel` (then
+        ``layout`` is ignored).
     layout : {"OIHW", "HWIO", "OHWI"}
         Axis order of ``kernel``: PyTorch/ONNX, TensorFlow/Keras, TFLite.
     order : {"dw-pw", "pw-dw"}
@@ -364,45 +378,45 @@ def analyze(
     False
     """
     order, multiplier, rtol = _check_options(order, multiplier, rtol)
-    k = as_kernel(kernel, layout)
-    spectra = _spectra(k.as_float(), order)
-    return _verdict(k, order, multiplier, rtol, spectra)
+    k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
+    return _verdict(k, order, multiplier, rtol, _spectra(k.as_float(), order))
 
 
-def _exact_ranks(k: Kernel, order: str, sigma: np.ndarray) -> np.ndarray:
-    """Exact rank of every slice of an integer or rational kernel.
+def _exact_ranks(k: Kernel, order: str, sigma: np.ndarray, d: int) -> np.ndarray:
+    """Exact rank of every slice of an integer or rational kernel; exact-ify ``sigma`` in place.
 
     A slice whose float singular values are all above ``_CERTIFY_RATIO`` of the
     largest has full rank for certain: rounding the entries to float64 and
     computing the values moves each by far less than 1e-12 of the largest
     (Weyl's inequality), so none of them can really be zero.  Every other
-    slice is decided by exact elimination.
+    slice is decided by exact elimination; its values past the rank are set to
+    exactly zero, and where the float values past ``d`` are too small to be
+    trusted (below ``_CERTIFY_RATIO``) they are recomputed exactly.
     """
     ranks = (sigma > _CERTIFY_RATIO * sigma[:, :1]).sum(axis=1)
     for which, chunk in _slice_chunks(k.data, order):
         for offset, matrix in enumerate(chunk):
-            if ranks[which.start + offset] < sigma.shape[1]:
-                ranks[which.start + offset] = exact_rank(matrix)
+            j = which.start + offset
+            if ranks[j] == sigma.shape[1]:
+                continue
+            ranks[j] = exact_rank(matrix)
+            if ranks[j] > d and sigma[j, d] <= _CERTIFY_RATIO * sigma[j, 0]:
+                sigma[j] = sigma[j, 0] * exact_singular_ratios(matrix, int(ranks[j]))
+            sigma[j, ranks[j] :] = 0.0
     return ranks
 
 
 def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: _Spectra) -> Analysis:
     sigma = spectra.sigma
     n, m, kh, kw = k.shape
-    rows = n if order == "dw-pw" else m
-    rank_tol = max(rows, kh * kw) * k.eps
+    rank_tol = max(n if order == "dw-pw" else m, kh * kw) * k.eps
     if k.exact:
-        ranks = _exact_ranks(k, order, sigma)
-        tail = np.where(ranks <= d, 0.0, (sigma[:, d:] ** 2).sum(axis=1))
+        ranks = _exact_ranks(k, order, sigma, d)
     else:
         ranks = (sigma > rank_tol * sigma[:, :1]).sum(axis=1)
-        tail = (sigma[:, d:] ** 2).sum(axis=1)
-    total = (sigma**2).sum(axis=1)
-    norm = _weighted_norm(total, spectra.scale)
-    distance = _weighted_norm(tail, spectra.scale)
-    relative = _weighted_norm(tail, spectra.scale / spectra.scale.max()) / (
-        _weighted_norm(total, spectra.scale / spectra.scale.max()) or 1.0
-    )
+    tail, total = (sigma[:, d:] ** 2).sum(axis=1), (sigma**2).sum(axis=1)
+    norm, distance = _root_sum(total, spectra.exponent), _root_sum(tail, spectra.exponent)
+    relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
     min_multiplier = int(ranks.max())
     if rtol is not None:
         criterion, tolerance, separable = "rtol", rtol, relative <= rtol
@@ -410,25 +424,24 @@ def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: _Spectr
         criterion, tolerance, separable = "exact", None, min_multiplier <= d
     else:
         criterion, tolerance, separable = "rank", rank_tol, min_multiplier <= d
-    with np.errstate(invalid="ignore", divide="ignore"):
-        kept = np.where(total > 0, 1.0 - tail / np.where(total > 0, total, 1.0), 1.0)
+    kept = 1.0 - tail / np.where(total > 0, total, 1.0)
     return Analysis(
         shape=k.shape,
         layout=k.layout,
         order=order,
         multiplier=d,
-        dtype=str(k.source_dtype),
+        dtype=k.dtype,
         separable=bool(separable),
         exact=k.exact and rtol is None,
         criterion=criterion,
         tolerance=tolerance,
-        singular_values=_readonly(spectra.actual()),
+        singular_values=_readonly(spectra.actual(k.exponent)),
         ranks=_readonly(ranks.astype(np.int64)),
         min_multiplier=min_multiplier,
-        distance=distance,
+        distance=_to_float((distance[0], distance[1] + k.exponent)),
         relative_distance=float(relative),
         energy_kept=_readonly(kept),
-        norm=norm,
+        norm=_to_float((norm[0], norm[1] + k.exponent)),
     )
 
 
@@ -466,26 +479,30 @@ def is_separable(
 
 
 def _truncated_slices(
-    data: np.ndarray, order: str, d: int
+    data: np.ndarray, order: str, d: int, extra: int = 0
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
     """Per chunk: ``(which, mu, b)`` with slice ``A_j ~= mu_j @ b_j``, balanced and sign-fixed.
 
     ``mu`` has shape ``(slices, rows, d)`` and ``b`` ``(slices, d, kh*kw)``;
     ``mu @ b`` is the rank-``d`` truncated SVD of each slice (zero-padded when
-    ``d`` exceeds the slice's size).
+    ``d`` exceeds the slice's size), times ``2**extra``.  Each slice is scaled
+    by a power of two for the SVD; the power is split between the factors.
     """
     for which, stack in _slice_chunks(data, order):
-        scaled, scale = _scaled(stack)
+        scaled, exponent = _scaled(stack)
+        exponent = exponent + extra
         u, s, vt = np.linalg.svd(scaled, full_matrices=False)
         keep = min(d, s.shape[1])
-        root = np.sqrt(s[:, :keep]) * np.sqrt(scale)[:, None]  # no overflow near 1e308
         v = vt[:, :keep]
         sign = np.sign(np.take_along_axis(v, np.abs(v).argmax(axis=2)[..., None], axis=2))
         sign[sign == 0] = 1
+        root = np.sqrt(s[:, :keep]) * sign[..., 0]
+        half = exponent // 2
         mu = np.zeros((*u.shape[:2], d))
         b = np.zeros((u.shape[0], d, scaled.shape[2]))
-        mu[:, :, :keep] = u[:, :, :keep] * (root * sign[..., 0])[:, None, :]
-        b[:, :keep] = v * (root * sign[..., 0])[..., None]
+        with np.errstate(over="ignore", under="ignore"):
+            mu[:, :, :keep] = np.ldexp(u[:, :, :keep] * root[:, None, :], half[:, None, None])
+            b[:, :keep] = np.ldexp(v * root[..., None], (exponent - half)[:, None, None])
         yield which, mu, b
 
 
@@ -505,7 +522,10 @@ def _assemble(k: Kernel, order: str, d: int, exact: bool) -> Factors:
     dtype = object if exact else np.float64
     mu = np.zeros((count, n if order == "dw-pw" else m, d), dtype=dtype)
     b = np.zeros((count, d, kh * kw), dtype=dtype)
-    pieces = _exact_truncated(k.data, order, d) if exact else _truncated_slices(k.data, order, d)
+    if exact:
+        pieces = _exact_truncated(k.data, order, d)
+    else:
+        pieces = _truncated_slices(k.as_float(), order, d, k.exponent)
     for which, mu_part, b_part in pieces:
         mu[which], b[which] = mu_part, b_part
     spatial = b.reshape(count * d, 1, kh, kw) if order == "dw-pw" else b.reshape(count, d, kh, kw)
@@ -582,9 +602,9 @@ def decompose(
     result = analyze(kernel, layout=layout, order=order, multiplier=multiplier, rtol=rtol)
     if not result.separable and not approximate:
         raise NotSeparableError(_not_separable_message(result), result.relative_distance)
-    k = as_kernel(kernel, layout)
-    factors = _assemble(k, result.order, result.multiplier, exact=k.exact and result.separable)
-    return _cast(factors, _float_dtype(k))
+    k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
+    exact = k.exact and result.min_multiplier <= result.multiplier  # ranks are exact here
+    return _cast(_assemble(k, result.order, result.multiplier, exact), _float_dtype(k))
 
 
 def _not_separable_message(result: Analysis) -> str:
@@ -603,12 +623,16 @@ def nearest_separable(
     layout: str = "OIHW",
     order: str = "dw-pw",
     multiplier: int = 1,
+    rtol: float | None = None,
 ) -> np.ndarray:
     """The nearest kernel (Frobenius norm) that factors with ``multiplier`` terms per slice.
 
     It keeps the ``multiplier`` largest singular triplets of each slice
     (Eckart-Young); the result has the kernel's shape and layout, and its float
-    dtype (float64 for integer and rational kernels).
+    dtype (float64 for integer and rational kernels).  ``rtol`` is accepted so
+    that every function takes the same options; the nearest kernel does not
+    depend on it.  A kernel whose nearest one lies beyond float64's range is
+    a :class:`~factorcheck.KernelError`.
 
     Examples
     --------
@@ -618,6 +642,13 @@ def nearest_separable(
     >>> p.shape, p.dtype, factorcheck.is_separable(p, rtol=1e-6)
     ((8, 4, 3, 3), dtype('float32'), True)
     """
-    _, multiplier, _ = _check_options(order, multiplier, None)
-    k = as_kernel(kernel, layout)
-    return _assemble(k, order, multiplier, exact=False).to_kernel().astype(_float_dtype(k))
+    order, multiplier, _ = _check_options(order, multiplier, rtol)
+    k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
+    with np.errstate(over="ignore", invalid="ignore"):
+        nearest = _assemble(k, order, multiplier, exact=False).to_kernel()
+    if not np.isfinite(nearest).all():
+        raise KernelError(
+            "the nearest separable kernel has entries beyond float64's range (about 1.8e308); "
+            "scale the kernel first: separability does not depend on scale"
+        )
+    return nearest.astype(_float_dtype(k))
