@@ -38,7 +38,7 @@ import numpy as np
 
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel, read_model
-from factorcheck.kernel import check_layout, to_canonical
+from factorcheck.kernel import as_kernel, check_layout, to_canonical
 from factorcheck.separability import ORDERS, analyze
 from factorcheck.symbolic.cost import conv_cost, pointwise_cost, separable_cost, standard_cost
 
@@ -378,10 +378,15 @@ def _cost_ratio(order: str, terms: int, n_g: int, m_g: int, kh: int, kw: int) ->
 
 
 def _analyse(canonical: np.ndarray, group: int, order: str, multiplier: int,
-             rtol: float | None) -> OrderResult:
-    """Analyse every group's block in one call (see :func:`_per_group_slices`)."""
-    a = analyze(_per_group_slices(canonical, group, order), order=order,
-                multiplier=multiplier, rtol=rtol)
+             rtol: float | None, stored_dtype: str = "") -> OrderResult:
+    """Analyse every group's block in one call (see :func:`_per_group_slices`).
+
+    Weights stored as bfloat16 arrive widened to float32; they are judged with
+    bfloat16's epsilon, the precision they really have.
+    """
+    kernel = as_kernel(_per_group_slices(canonical, group, order),
+                       precision="bfloat16" if stored_dtype == "bfloat16" else None)
+    a = analyze(kernel, order=order, multiplier=multiplier, rtol=rtol)
     n, m_g, kh, kw = canonical.shape
     cost = _cost_ratio(order, a.min_multiplier, n // group, m_g, kh, kw)
     return OrderResult(order, a.separable, a.exact, a.min_multiplier, a.distance,
@@ -396,7 +401,7 @@ def _record(stored: StoredKernel, file: str, layout: str, orders: tuple[str, ...
     n, m_g, kh, kw = canonical.shape
     group, inferred = _group(stored, n, m_g, kh * kw)
     kind, trivial = _kind(n, m_g, group, kh * kw)
-    results = {o: _analyse(canonical, group, o, multiplier, rtol) for o in orders}
+    results = {o: _analyse(canonical, group, o, multiplier, rtol, stored.dtype) for o in orders}
     return LayerRecord(
         name=stored.name, file=file, kind=kind, conv_dims=array.ndim - 2,
         shape=tuple(array.shape), layout=layout, dtype=stored.dtype, group=group,
