@@ -1,7 +1,16 @@
 """ONNX models, through the ``onnx`` library (optional extra ``onnx``).
 
-Files over 2 GiB (the protobuf limit) are refused before parsing, and the model
-is parsed with ``load_external_data=False``.  Every ``Conv`` node of the main
+Files over 2 GiB (the protobuf limit) are refused before parsing.  Weights
+stored inline (``raw_data``) are not read with the model: the file is
+memory-mapped and its protobuf encoding walked (:mod:`factorcheck.io._protobuf`,
+bounded, malformed input gives :class:`~factorcheck.errors.FileFormatError`)
+to note where each large ``raw_data`` lies; a copy of the model without those
+bytes (small) is parsed by ``onnx``, and ``load()`` memory-maps one weight.
+Scanning thus holds one weight at a time, as with the other formats.  External
+data is never loaded with the model either.  Files named with an ``onnx`` text
+extension (``.json``, ``.txtpb``, ...) are parsed whole by ``onnx.load``.
+
+Every ``Conv`` node of the main
 graph is listed with its ``group``, ``strides``, ``pads`` and ``dilations``;
 its weight is found as an initializer, as a ``Constant`` node (PaddlePaddle
 exports do this) or behind a chain of ``Identity`` nodes.  ``ConvTranspose``,
@@ -36,6 +45,7 @@ from factorcheck.io._common import (
     require,
     widen_bfloat16,
 )
+from factorcheck.io._protobuf import RAW, Stripped, strip_file
 
 __all__ = ["MAX_ONNX_BYTES", "load_onnx"]
 
@@ -51,9 +61,35 @@ _BFLOAT16 = 16
 _QUANTIZED_OPS = {"QLinearConv", "ConvInteger"}
 _MAX_IDENTITY_CHAIN = 1000
 
+# Where inline weights sit in onnx.proto (field numbers checked against onnx 1.23's onnx.proto):
+# every TensorProto.raw_data (9) reachable from ModelProto.graph (7) and .functions (25)
+# through GraphProto.initializer (5) / .node (1), FunctionProto.node (7), NodeProto.attribute
+# (5), AttributeProto.t (5) / .tensors (10) and, for subgraphs, AttributeProto.g (6) / .graphs (11).
+_TENSOR_SCHEMA = {9: RAW}
+_ATTRIBUTE_SCHEMA: dict = {5: _TENSOR_SCHEMA, 10: _TENSOR_SCHEMA}
+_NODE_SCHEMA = {5: _ATTRIBUTE_SCHEMA}
+_GRAPH_SCHEMA = {1: _NODE_SCHEMA, 5: _TENSOR_SCHEMA}
+_ATTRIBUTE_SCHEMA.update({6: _GRAPH_SCHEMA, 11: _GRAPH_SCHEMA})
+_MODEL_SCHEMA = {7: _GRAPH_SCHEMA, 25: {7: _NODE_SCHEMA}}
+#: raw_data (and messages) shorter than this stay in the parsed model; longer is memory-mapped.
+_INLINE_BYTES = 1024
 
-def _parse(path: str) -> Any:
-    """Refuse oversized files, then parse the protobuf without external data."""
+
+def _is_text_format(onnx: Any, path: str) -> bool:
+    """Whether ``onnx.load`` would read ``path`` as a text format (by its extension)."""
+    registry = getattr(getattr(onnx, "serialization", None), "registry", None)
+    if registry is None:  # onnx < 1.15 reads every file as binary protobuf
+        return False
+    fmt = registry.get_format_from_file_extension(os.path.splitext(path)[1])
+    return fmt not in (None, "protobuf")
+
+
+def _parse(path: str) -> tuple[Any, Stripped | None]:
+    """Refuse oversized files, then parse the model without inline weights or external data.
+
+    Returns the model and the :class:`Stripped` record of where its inline
+    weights are (``None`` for a text-format file, parsed whole).
+    """
     size = file_size(path)
     if size > MAX_ONNX_BYTES:
         raise FileFormatError(
@@ -62,8 +98,12 @@ def _parse(path: str) -> Any:
         )
     onnx = require("onnx", "onnx", "reading an .onnx file")
     try:
-        return onnx.load(path, load_external_data=False)
-    except Exception as err:  # protobuf DecodeError and friends on a malformed file
+        if _is_text_format(onnx, path):
+            return onnx.load(path, load_external_data=False), None
+        stripped = strip_file(path, _MODEL_SCHEMA, min_walk_bytes=_INLINE_BYTES,
+                              min_raw_bytes=_INLINE_BYTES)
+        return onnx.load_model_from_string(stripped.data), stripped
+    except Exception as err:  # ours, protobuf's DecodeError and friends on a malformed file
         raise FileFormatError(f"{path!r}: not a valid ONNX model ({err})") from None
 
 
@@ -132,14 +172,25 @@ def _external_location(tensor: Any, model_dir: Path, nbytes: int) -> tuple[Path,
     return target, offset
 
 
-def _read_tensor(tensor: Any, external: tuple[Path, int] | None) -> np.ndarray:
-    """Convert one weight TensorProto to NumPy (bfloat16 widened to float32)."""
+def _read_tensor(tensor: Any, external: tuple[Path, int] | None,
+                 inline: tuple[str, int, int] | None) -> np.ndarray:
+    """Convert one weight TensorProto to NumPy (bfloat16 widened to float32).
+
+    ``external`` is the checked (file, offset) of external data; ``inline`` the
+    (model file, offset, length) of ``raw_data`` left in the file by the parser.
+    """
     stored = np.dtype(_FLOAT_TYPES[tensor.data_type][0])
     shape = tuple(int(d) for d in tensor.dims)
     count = int(np.prod(shape, dtype=np.int64))
     what = f"tensor {tensor.name!r}"
     if external is not None:
         raw = read_exact(external[0], external[1], stored, count, what)
+    elif inline is not None:
+        model_path, offset, length = inline
+        if length != count * stored.itemsize:
+            raise FileFormatError(f"{what}: raw data holds {length} bytes, "
+                                  f"expected {count * stored.itemsize} for shape {shape}")
+        raw = read_exact(model_path, offset, stored, count, what)
     elif tensor.raw_data:
         if len(tensor.raw_data) != count * stored.itemsize:
             raise FileFormatError(f"{what}: raw data holds {len(tensor.raw_data)} bytes, "
@@ -161,8 +212,8 @@ def _typed_field(tensor: Any, stored: np.dtype, count: int) -> np.ndarray:
     return np.asarray(field, dtype=stored)
 
 
-def _describe_conv(node: Any, name: str, tensor: Any, model_dir: Path, max_bytes: int,
-                   allow_external_data: bool) -> StoredKernel | SkippedTensor:
+def _describe_conv(node: Any, name: str, tensor: Any, path: str, stripped: Stripped | None,
+                   max_bytes: int, allow_external_data: bool) -> StoredKernel | SkippedTensor:
     """A StoredKernel for a Conv whose weight was found, or the reason it is skipped."""
     if tensor.data_type not in _FLOAT_TYPES:
         return SkippedTensor(name, f"weight data type {tensor.data_type} is not a float type "
@@ -173,19 +224,23 @@ def _describe_conv(node: Any, name: str, tensor: Any, model_dir: Path, max_bytes
                                    f"(weight shape {shape})")
     stored, dtype_name = _FLOAT_TYPES[tensor.data_type]
     nbytes = check_nbytes(name, shape, np.dtype(stored).itemsize, max_bytes)
-    external = None
+    external = inline = None
     if tensor.data_location == 1:  # EXTERNAL
         if not allow_external_data:
             raise FileFormatError(f"tensor {tensor.name!r} of node {name!r} uses external data, "
                                   "refused (allow_external_data=False)")
-        external = _external_location(tensor, model_dir, nbytes)
+        external = _external_location(tensor, Path(path).parent, nbytes)
+    elif stripped is not None and tensor.raw_data:
+        span = stripped.span(tensor.raw_data)
+        inline = None if span is None else (path, *span)
     group = _ints(node, "group", 1)
     if not isinstance(group, int) or group < 1:
         raise FileFormatError(f"node {name!r}: expected a positive int group, got {group!r}")
     return StoredKernel(
         name, shape, dtype_name, "OIHW", group=group,
         strides=_ints(node, "strides", None), pads=_ints(node, "pads", None),
-        dilations=_ints(node, "dilations", None), _read=partial(_read_tensor, tensor, external),
+        dilations=_ints(node, "dilations", None),
+        _read=partial(_read_tensor, tensor, external, inline),
     )
 
 
@@ -249,10 +304,11 @@ def load_onnx(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES,
     ('dw', (4, 1, 3, 3), 4, (1, 1, 1, 1))
     """
     path = os.fspath(path)
-    graph = _parse(path).graph
+    model, stripped = _parse(path)
+    graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
     producers = {out: node for node in graph.node for out in node.output}
-    options = {"model_dir": Path(path).parent, "max_bytes": max_bytes,
+    options = {"path": path, "stripped": stripped, "max_bytes": max_bytes,
                "allow_external_data": allow_external_data}
     kernels, skipped = [], []
     for index, node in enumerate(graph.node):
