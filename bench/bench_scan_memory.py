@@ -39,8 +39,8 @@ _LAYERS = {"big": 1.0, "wide": 0.75, "mid": 0.5, "small": 0.25}
 _CHILD = r"""
 import json, sys, time
 import numpy as np
-import factorcheck.scan, factorcheck.io.npy, factorcheck.io.safetensors, factorcheck.io.onnx
-import factorcheck.io.torch
+import factorcheck.io.npy, factorcheck.io.safetensors, factorcheck.io.onnx, factorcheck.io.torch
+from factorcheck.scan import scan  # the package exports a function named scan too
 fmt, path, warm = sys.argv[1], sys.argv[2], sys.argv[3]
 __import__(fmt.split("-")[0]) if fmt in ("onnx", "onnx-external", "safetensors", "torch") else None
 
@@ -48,7 +48,7 @@ def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
-factorcheck.scan.scan(warm)
+scan(warm)
 baseline = status("VmRSS")
 try:
     with open("/proc/self/clear_refs", "w") as f:
@@ -57,7 +57,7 @@ try:
 except OSError:
     reset = False
 start = time.perf_counter()
-result = factorcheck.scan.scan(path)
+result = scan(path)
 seconds = time.perf_counter() - start
 peak = status("VmHWM")
 print(json.dumps({"baseline": baseline, "peak": peak, "reset": reset, "seconds": seconds,
