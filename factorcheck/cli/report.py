@@ -1,0 +1,109 @@
+"""``factorcheck report [PATH ...]``: derivations, theorem, worked example and verdicts.
+
+Writes a LaTeX (default), Markdown or JSON report; with ``--pdf`` also
+compiles the LaTeX with pdflatex.  With no PATH the report covers the
+built-in demo kernels; the proofs and the worked example are always in it.
+
+Output: ``-o FILE`` writes FILE (format from its suffix unless ``--format``
+says); without ``-o`` the document goes to stdout, except with ``--pdf``,
+which writes ``factorcheck-report.tex`` and ``factorcheck-report.pdf`` in the
+current folder.  ``-o r.tex --pdf`` gives ``r.tex`` and ``r.pdf``.
+
+Exit statuses: 0 written; 1 written, but a proof step is not verified; 2 bad
+input or the PDF failed (the .tex is still written), with a message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from factorcheck.kernel import LAYOUTS
+from factorcheck.report import DEFAULT_STEM, FORMATS, write
+from factorcheck.separability import ORDERS
+
+__all__ = ["register", "run"]
+
+_EPILOG = f"""\
+output: -o FILE (format from its suffix: .tex .md .json); no -o prints to stdout,
+except --pdf, which writes {DEFAULT_STEM}.tex and {DEFAULT_STEM}.pdf here.
+exit status: 0 written; 1 a proof step is not verified; 2 bad input or PDF failure.
+--pdf needs pdflatex (Debian: texlive-latex-base texlive-latex-recommended texlive-pictures).
+"""
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to the top-level parser's subparsers.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="factorcheck")
+    >>> _ = register(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["report", "m.onnx", "-o", "r.tex", "--pdf"])
+    >>> args.paths, args.output, args.pdf, args.format
+    (['m.onnx'], 'r.tex', True, None)
+    """
+    p = subparsers.add_parser(
+        "report", help="write the verified derivations and the verdicts as LaTeX/PDF, Markdown "
+                       "or JSON",
+        description=__doc__.split("\n\n")[0], epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="model files; none reports on the built-in demo kernels")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    p.add_argument("--format", choices=list(FORMATS), default=None,
+                   help="tex, md or json (default: from the suffix of -o, else tex)")
+    p.add_argument("--pdf", action="store_true", help="also compile the LaTeX to a PDF")
+    p.add_argument("--network", metavar="NAME", default=None,
+                   help="add the cost table of a built-in network (e.g. mobilenet-v1)")
+    p.add_argument("--order", choices=[*ORDERS, "both"], default="both",
+                   help="order(s) of the decomposition to test (default: both)")
+    p.add_argument("--multiplier", type=int, default=1, metavar="D",
+                   help="depth multiplier tested for 'separable' (default: 1)")
+    p.add_argument("--rtol", type=float, default=None, metavar="R",
+                   help="call a layer separable when its relative distance is <= R")
+    p.add_argument("--layer", action="append", metavar="GLOB",
+                   help="only layers whose name matches (shell pattern; repeatable)")
+    p.add_argument("--layout", choices=list(LAYOUTS), default=None,
+                   help="weight layout of .npy/.npz/.safetensors files (default: OIHW)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds allowed for each pdflatex run (default: 120)")
+    p.add_argument("--no-external-data", action="store_true",
+                   help="refuse ONNX models whose weights use external data files")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``report`` with parsed arguments; return the exit status.
+
+    Examples
+    --------
+    >>> import argparse, json, io, contextlib
+    >>> args = argparse.Namespace(paths=[], output=None, format="json", pdf=False, network=None,
+    ...                           order="dw-pw", multiplier=1, rtol=None, layer=["int*"],
+    ...                           layout=None, timeout=120.0, no_external_data=False)
+    >>> out = io.StringIO()
+    >>> with contextlib.redirect_stdout(out):
+    ...     status = run(args)
+    >>> status, json.loads(out.getvalue())["sources"][0]["scan"]["layers"][0]["name"]
+    (0, 'integer')
+    """
+    written = write(
+        args.paths, output=args.output, format=args.format, pdf=args.pdf,
+        order=None if args.order == "both" else args.order, multiplier=args.multiplier,
+        rtol=args.rtol, layer=args.layer, layout=args.layout, network=args.network,
+        allow_external_data=not args.no_external_data, timeout=args.timeout,
+    )
+    if not written.files:
+        sys.stdout.write(written.text)
+    else:
+        for path in written.files:
+            print(f"wrote {path}", file=sys.stderr)
+    if not written.report.ok:
+        print("factorcheck report: a proof step is not verified (see the report)", file=sys.stderr)
+        return 1
+    return 0

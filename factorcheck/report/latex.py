@@ -1,0 +1,617 @@
+r"""Render a :class:`~factorcheck.report.model.Report` as a standalone LaTeX document.
+
+The document needs only packages of Debian's ``texlive-latex-base``,
+``texlive-latex-recommended`` and ``texlive-pictures``: ``amsmath``,
+``amssymb``, ``booktabs``, ``longtable``, ``array``, ``geometry``,
+``hyperref``, ``pgfplots``.  It uses TeX's default (OT1, Type 1) fonts, so it
+compiles without ``cm-super`` or ``lmodern``.
+
+Every string that comes from a user or a file goes through
+:mod:`factorcheck.report.escape`; formulas come from the proofs
+(:meth:`~factorcheck.symbolic.derivation.Proof.to_latex`, i.e.
+:func:`sympy.latex`).  Figures are drawn by pgfplots inside the document from
+at most :data:`MAX_POINTS` points each (more are subsampled, with a note).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+
+import numpy as np
+import sympy
+
+from factorcheck.report.escape import latex_escape, latex_name
+from factorcheck.report.model import LayerReport, Report, SourceReport
+from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
+from factorcheck.scan import LayerRecord
+from factorcheck.separability import ORDERS
+from factorcheck.symbolic.derivation import Proof
+
+__all__ = ["MAX_POINTS", "PROOF_SECTIONS", "render_latex"]
+
+#: Most points drawn per figure line; longer series are subsampled evenly (a note says so).
+MAX_POINTS = 400
+#: Log-scale floor: smaller values (zero up to rounding) are drawn at it.
+LOG_FLOOR = 1e-16
+#: Columns drawn per spectrum plot, and spectrum plots per source.
+MAX_LINES, MAX_SPECTRA = 8, 4
+#: Sources with at most this many layers get a subsection per layer; larger ones a table.
+DETAILED_LAYERS = 12
+#: Per-column tables list at most this many columns (the JSON has them all).
+MAX_COLUMN_ROWS = 16
+
+#: Proof names per section, in order; proofs not listed go to a last section.
+PROOF_SECTIONS: dict[str, tuple[str, ...]] = {
+    "Cost derivations": ("cost_ratio", "parameter_ratio", "general_costs"),
+    "The separability theorem": ("block_factorization", "theorem", "dimension_count",
+                                 "decomposition_terms"),
+}
+
+_PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[margin=2cm]{geometry}
+\usepackage{amsmath,amssymb}
+\usepackage{array,booktabs,longtable}
+\usepackage{pgfplots}
+\pgfplotsset{compat=1.16}
+\usepackage[hidelinks,pdftitle={factorcheck report},pdfcreator={factorcheck}]{hyperref}
+\setcounter{MaxMatrixCols}{20}
+\allowdisplaybreaks
+\newcommand{\fcok}{\ensuremath{\checkmark}}
+%% A derivation's align* rows, set as one aligned block, scaled down only if wider than the text.
+\newsavebox{\fcbox}
+\newenvironment{fcderivation}%%
+  {\begin{lrbox}{\fcbox}$\displaystyle\begin{aligned}}%%
+  {\end{aligned}$\end{lrbox}%%
+   \[\ifdim\wd\fcbox>\linewidth\resizebox{\linewidth}{!}{\usebox{\fcbox}}\else\usebox{\fcbox}\fi\]}
+\newcommand{\fcx}{\ensuremath{\times}}
+\title{Depthwise separable convolution, verified\\[2pt]\large a factorcheck report}
+\author{factorcheck %(version)s}
+\date{}
+\begin{document}
+\maketitle
+"""
+
+_MARKS = {"verified": r"verified \fcok", "unverified": "unverified ?", "false": r"FALSE \fcx"}
+_STEP_NOTE = re.compile(r"\((verified|unverified|false)\)\}( \\\\)?$", re.MULTILINE)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _times(shape: Sequence[int]) -> str:
+    return r"$\times$".join(str(s) for s in shape)
+
+
+def _kind(record: LayerRecord) -> str:
+    words = [record.kind]
+    if record.kind == "grouped":
+        words.append(f"$G={record.group}$")
+    if record.conv_dims == 1:
+        words.append("1-D")
+    if record.trivial:
+        words.append("(trivial)")
+    return " ".join(words)
+
+
+def _subsample(count: int, limit: int) -> np.ndarray:
+    """At most ``limit`` evenly spaced indices of ``range(count)``, first and last included."""
+    if count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
+
+
+def _coords(xs: Sequence[int], ys: Sequence[float]) -> str:
+    return " ".join(f"({x},{max(float(y), LOG_FLOOR):.4e})" for x, y in zip(xs, ys, strict=True))
+
+
+def _with_marks(fragment: str) -> str:
+    """Put a mark after each step's status: verified with a check mark, false with a cross."""
+    return _STEP_NOTE.sub(lambda m: f"({_MARKS[m.group(1)]})}}{m.group(2) or ''}", fragment)
+
+
+def _fitted(fragment: str) -> str:
+    """Set each ``align*`` of a proof as an ``fcderivation`` block (scaled to fit when too wide).
+
+    The rows are exactly those of :meth:`Proof.to_latex`; only the environment
+    changes, because a few derivations (matrices of minors) are wider than a page.
+    """
+    return fragment.replace("\\begin{align*}", "\\begin{fcderivation}").replace(
+        "\\end{align*}", "\\end{fcderivation}")
+
+
+_OT1_PROSE = {"<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+_OT1_CHARS = re.compile(r"[<>|]")
+_TEXT_ARG = re.compile(r"\\text\{((?:[^{}]|\{\})*)\}")
+
+
+def _text_symbols(text: str) -> str:
+    return _OT1_CHARS.sub(lambda m: _OT1_PROSE[m.group()], text)
+
+
+def _prose_glyphs(fragment: str) -> str:
+    """Set ``< > |`` in a proof's prose as text symbols (in TeX's OT1 fonts they print ¡ ¿ —).
+
+    :func:`~factorcheck.symbolic.derivation.latex_text` escapes the ten special
+    characters only; outside the derivation rows every line is prose, inside
+    them only the ``\\text{...}`` justifications are.
+    """
+    out, in_math = [], False
+    for line in fragment.split("\n"):
+        if line.startswith("\\begin{align*}"):
+            in_math = True
+        elif line.startswith("\\end{align*}"):
+            in_math = False
+        elif in_math:
+            line = _TEXT_ARG.sub(lambda m: "\\text{" + _text_symbols(m.group(1)) + "}", line)
+        else:
+            line = _text_symbols(line)
+        out.append(line)
+    return "\n".join(out)
+
+
+def _proof(proof: Proof) -> str:
+    status = r"all steps verified \fcok" if proof.ok else r"NOT all steps verified \fcx"
+    fragment = _fitted(_with_marks(_prose_glyphs(proof.to_latex())))
+    return f"{fragment}\\noindent\\emph{{{status}}}\n"
+
+
+# --------------------------------------------------------------------------- front matter
+
+
+def _conventions(report: Report) -> str:
+    orders = "\n".join(f"  \\item[{o}] {latex_escape(text)}." for o, text in ORDERS.items())
+    labels = ", ".join(latex_name(s.label) for s in report.sources)
+    opts = report.options
+    rtol = "numerical rank at the kernel's dtype precision" if opts["rtol"] is None \
+        else f"relative distance at most {fmt_distance(opts['rtol'])}"
+    return rf"""\section{{Conventions}}
+\begin{{description}}
+  \item[MACs] multiply-accumulates: one per product of a weight and an input value formed by the
+  dense convolution, padded zeros included. A standard convolution with $N$ kernels of size
+  $D_k \times D_k \times M$ on a $D_p \times D_p$ output costs $D_p^2 D_k^2 M N$ MACs.
+  \item[FLOPs] multiplications plus additions: one multiplication per MAC, plus the additions that
+  reduce each output's products to one value (and its bias). Without bias that is
+  $2\,\mathrm{{MACs}} - D_p^2 N$; with bias exactly $2\,\mathrm{{MACs}}$. Costs below are MACs
+  unless stated otherwise.
+  \item[Parameters] weights, plus biases where stated.
+  \item[Verified] every step of every derivation is checked by SymPy when the report is built;
+  a verified step carries \fcok, an undecided one ?, a false one \fcx.
+\end{{description}}
+A kernel $K$ with $n$ outputs and $m$ inputs is a \emph{{depthwise separable convolution}} (DSC)
+with $T$ terms in the order
+\begin{{description}}
+{orders}
+\end{{description}}
+Its \emph{{columns}} are the $n \times (k_h k_w)$ matrices $A_j$ of input channel $j$.
+Verdicts test multiplier $d = {opts['multiplier']}$ ({latex_escape(rtol)}); $T$ is the fewest
+terms of an exact decomposition. Analysed: {labels}.
+"""
+
+
+def _summary(report: Report) -> str:
+    verified = sum(p.ok for p in report.proofs)
+    lines = [r"\section*{Summary}", r"\begin{itemize}",
+             rf"  \item {verified} of {len(report.proofs)} proofs verified in every step.",
+             (rf"  \item Worked example: the separable layer costs "
+             rf"${report.worked_example.ratio.p}/{report.worked_example.ratio.q}$ of the standard "
+             rf"one; {len(report.worked_example.findings)} inconsistency found in the text.")]
+    for source in report.sources:
+        s = source.scan.summary()
+        counted = s.layers - s.trivial
+        per_order = "; ".join(f"{o}: {s.separable[o]} of {counted} separable"
+                              for o in source.scan.orders)
+        lines.append(rf"  \item {latex_name(source.label)}: {s.layers} layers analysed "
+                     rf"({s.trivial} trivial, {s.skipped} skipped); {per_order}.")
+    lines.append(r"\end{itemize}")
+    return "\n".join(lines) + "\n\\tableofcontents\n"
+
+
+def _proof_sections(report: Report) -> str:
+    by_name = {p.name: p for p in report.proofs}
+    placed = {name for names in PROOF_SECTIONS.values() for name in names} | {"worked_example"}
+    parts = []
+    for title, names in PROOF_SECTIONS.items():
+        chosen = [by_name[n] for n in names if n in by_name]
+        if chosen:
+            parts.append(f"\\section{{{title}}}\n" + "\n".join(_proof(p) for p in chosen))
+    rest = [p for p in report.proofs if p.name not in placed]
+    if rest:
+        parts.append("\\section{Further proofs}\n" + "\n".join(_proof(p) for p in rest))
+    return "\n".join(parts)
+
+
+def _worked_example(report: Report) -> str:
+    e = report.worked_example
+    rows = [("output size $D_p$", "6", str(e.output_size)),
+            ("standard output", _times((6, 6, 16)), _times(e.standard_output)),
+            ("depthwise output", _times((6, 6, 3)), _times(e.depthwise_output)),
+            ("pointwise output", _times((6, 6, 16)), _times(e.pointwise_output)),
+            ("standard MACs", "", fmt_int(e.standard_macs)),
+            ("depthwise + pointwise MACs", "",
+             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
+            ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$")]
+    rows += [(latex_escape(f.quantity), _times(f.stated), _times(f.expected) + r" \fcx")
+             for f in e.findings]
+    body = "\n".join(f"{a} & {b} & {c} \\\\" for a, b, c in rows)
+    findings = "\n".join(f"  \\item {latex_escape(str(f))}" for f in e.findings)
+    findings = findings or "  \\item none"
+    proof = next((p for p in report.proofs if p.name == "worked_example"), None)
+    proof_text = "" if proof is None else _proof(proof)
+    return rf"""\section{{The worked example}}
+The reference analysis takes an $11 \times 11 \times 3$ input, a $3 \times 3$ kernel with stride 2
+and padding 1, and 16 output channels. Every number is recomputed by the same cost functions that
+give the formulas above.
+\begin{{center}}
+\begin{{tabular}}{{@{{}}lll@{{}}}}
+\toprule
+quantity & stated & computed \\
+\midrule
+{body}
+\bottomrule
+\end{{tabular}}
+\end{{center}}
+\paragraph{{Inconsistency found.}}
+\begin{{itemize}}
+{findings}
+\end{{itemize}}
+{proof_text}"""
+
+
+# --------------------------------------------------------------------------- verdict table
+
+
+def _order_cells(record: LayerRecord, order: str) -> str:
+    res = record.result(order)
+    return " & ".join([verdict(res.separable, res.exact), str(res.min_multiplier),
+                       fmt_distance(res.relative_distance), fmt_ratio(res.cost_ratio)])
+
+
+def _verdict_table(source: SourceReport) -> str:
+    orders = source.scan.orders
+    spec = "@{}r>{\\raggedright\\arraybackslash}p{3.3cm}ll" + "crrr" * len(orders) + "@{}"
+    groups = " & ".join(f"\\multicolumn{{4}}{{c}}{{{o}}}" for o in orders)
+    rules = "".join(f"\\cmidrule(lr){{{5 + 4 * i}-{8 + 4 * i}}}" for i in range(len(orders)))
+    head = " & ".join([r"\#", "layer", "shape", "kind"]
+                      + [r"sep. & $T$ & rel.\ dist. & cost"] * len(orders))
+    rows = "\n".join(
+        f"{layer.index} & {latex_name(layer.record.name)} & {_times(layer.record.shape)} & "
+        f"{_kind(layer.record)} & "
+        + " & ".join(_order_cells(layer.record, o) for o in orders) + r" \\"
+        for layer in source.layers) or "\\multicolumn{4}{l}{no layers} \\\\"
+    header = f"\\toprule\n & & & & {groups} \\\\\n{rules}\n{head} \\\\\n\\midrule"
+    return rf"""\begingroup\footnotesize\setlength{{\tabcolsep}}{{3pt}}
+\begin{{longtable}}{{{spec}}}
+{header}
+\endfirsthead
+{header}
+\endhead
+\bottomrule
+\endfoot
+{rows}
+\end{{longtable}}
+\endgroup
+\noindent\footnotesize sep.: separable with multiplier {source.scan.multiplier}
+(* exact verdict, integer kernel); $T$: fewest terms of an exact DSC; rel.\ dist.: Frobenius
+distance to the nearest DSC over the kernel's norm; cost: an exact $T$-term DSC over the standard
+layer (MACs for dw-pw, parameters for pw-dw).\normalsize
+"""
+
+
+def _skipped(source: SourceReport) -> str:
+    if not source.scan.skipped:
+        return ""
+    items = "\n".join(f"  \\item {latex_name(s.name)}: {latex_escape(s.reason)}"
+                      for s in source.scan.skipped)
+    return f"\\paragraph{{Skipped.}}\n\\begin{{itemize}}\n{items}\n\\end{{itemize}}\n"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _spectrum_plot(layer: LayerReport) -> str:
+    """Normalized singular values of up to MAX_LINES columns (those keeping the least energy)."""
+    d = layer.detail
+    top = d.singular_values[:, 0]
+    live = np.flatnonzero(top > 0)
+    chosen = live[np.argsort(d.energy_kept[live], kind="stable")][:MAX_LINES]
+    lines = []
+    for j in sorted(chosen):
+        ratio = d.singular_values[j] / top[j]
+        keep = _subsample(len(ratio), MAX_POINTS // MAX_LINES)
+        coords = _coords(keep + 1, ratio[keep])
+        lines.append(f"\\addplot+[mark size=1.2pt] coordinates {{{coords}}};"
+                     f"\n\\addlegendentry{{col.\\ {j + 1}}}")
+    shown = f"{len(chosen)} of {len(top)} columns" if len(chosen) < len(top) else "all columns"
+    title = f"{layer.index}: {latex_name(layer.record.name, limit=24)}"
+    return rf"""\begin{{minipage}}[t]{{0.48\linewidth}}\centering
+\begin{{tikzpicture}}
+\begin{{semilogyaxis}}[width=\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
+  xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{\footnotesize {title}}},
+  legend style={{font=\tiny, at={{(0.98,0.5)}}, anchor=east}},
+  tick label style={{font=\scriptsize}}, label style={{font=\scriptsize}}]
+{chr(10).join(lines)}
+\end{{semilogyaxis}}
+\end{{tikzpicture}}\\
+{{\scriptsize {shown} ({d.order})}}
+\end{{minipage}}"""
+
+
+def _spectra_figure(source: SourceReport) -> str:
+    layers = [la for la in source.layers if la.detail is not None]
+    if source.is_model:  # the farthest layers first
+        layers.sort(key=lambda la: -la.record.result(la.detail.order).relative_distance)
+    chosen = layers[:MAX_SPECTRA]
+    if not chosen:
+        return ""
+    plots = "\\hfill\n".join(_spectrum_plot(la) for la in chosen)
+    subset = "" if len(chosen) == len(layers) else (
+        f" Shown: the {len(chosen)} of {len(layers)} non-trivial layers farthest from separable.")
+    return rf"""\begin{{figure}}[htbp]
+\centering
+{plots}
+\caption{{Singular values of each column $A_j$, relative to its largest, on a log scale. A column
+of rank one has a single value at 1 and the rest at the floor ({LOG_FLOOR:.0e}, where values zero
+to rounding are drawn). When a layer has more than {MAX_LINES} columns the {MAX_LINES} keeping the
+least energy in a rank-one approximation are drawn.{subset}}}
+\end{{figure}}
+"""
+
+
+def _distance_figure(source: SourceReport) -> str:
+    layers = [la for la in source.layers if not la.record.trivial]
+    if not source.is_model or not layers:
+        return ""
+    keep = _subsample(len(layers), MAX_POINTS)
+    plots = []
+    for order in source.scan.orders:
+        ys = [layers[i].record.result(order).relative_distance for i in keep]
+        xs = [layers[i].index for i in keep]
+        plots.append(f"\\addplot+[only marks, mark size=1.3pt] coordinates {{{_coords(xs, ys)}}};"
+                     f"\n\\addlegendentry{{{order}}}")
+    note = "" if len(keep) == len(layers) else (
+        f" Only {len(keep)} of the {len(layers)} layers are drawn (evenly spaced).")
+    return rf"""\begin{{figure}}[htbp]
+\centering
+\begin{{tikzpicture}}
+\begin{{semilogyaxis}}[width=0.95\linewidth, height=6cm, ymin=5e-17, ymax=2,
+  xlabel={{layer \#}}, ylabel={{relative distance}}, legend pos=south east,
+  tick label style={{font=\scriptsize}}, label style={{font=\small}}]
+{chr(10).join(plots)}
+\end{{semilogyaxis}}
+\end{{tikzpicture}}
+\caption{{Relative distance of each non-trivial layer to the nearest depthwise separable kernel;
+separable layers lie at the floor ({LOG_FLOOR:.0e}).{note}}}
+\end{{figure}}
+"""
+
+
+# --------------------------------------------------------------------------- details
+
+
+def _factor_text(layer: LayerReport, order: str) -> str:
+    shapes = layer.factor_shapes(order)
+    parts = [f"{name} {_times(shape)} ({fmt_int(int(np.prod(shape)))} weights)"
+             for name, shape in shapes.items()]
+    groups = f", pointwise groups $G={layer.record.group}$" if layer.record.group > 1 else ""
+    return f"{order}: " + ", then ".join(parts) + groups
+
+
+def _column_table(layer: LayerReport) -> str:
+    d = layer.detail
+    width = min(3, d.singular_values.shape[1])
+    sigma_head = " & ".join(f"$\\sigma_{k + 1}$" for k in range(width))
+    rows = []
+    for j in range(min(len(d.energy_kept), MAX_COLUMN_ROWS)):
+        sig = " & ".join(fmt_distance(s) for s in d.singular_values[j, :width])
+        rows.append(f"{j + 1} & {sig} & {d.ranks[j]} & {fmt_energy(d.energy_kept[j])} & "
+                    f"{fmt_distance(1 - d.energy_kept[j])} \\\\")
+    more = "" if len(d.energy_kept) <= MAX_COLUMN_ROWS else (
+        f"\\multicolumn{{{width + 4}}}{{l}}{{\\dots\\ {len(d.energy_kept) - MAX_COLUMN_ROWS} "
+        "more columns in the JSON output}} \\\\\n")
+    return rf"""\begin{{center}}\footnotesize
+\begin{{tabular}}{{@{{}}r{'r' * width}rrr@{{}}}}
+\toprule
+column $j$ & {sigma_head} & rank & energy kept & energy lost \\
+\midrule
+{chr(10).join(rows)}
+{more}\bottomrule
+\end{{tabular}}
+\end{{center}}
+"""
+
+
+def _layer_detail(layer: LayerReport) -> str:
+    r = layer.record
+    head = rf"\subsection*{{{layer.index}. {latex_name(r.name)}}}"
+    lines = [head, (f"Shape {_times(r.shape)} ({r.layout}, {latex_escape(r.dtype)}), "
+                   f"kind {_kind(r)}.")]
+    if r.trivial:
+        return "\n".join([*lines, "Trivially separable: already depthwise or pointwise.", ""])
+    items = []
+    for order in (o for o in ORDERS if r.result(o) is not None):
+        res = r.result(order)
+        how = "exactly" if res.exact else "numerically"
+        if res.separable:
+            items.append(f"\\item {order}: separable ({how}); factors "
+                         f"{_factor_text(layer, order).split(': ', 1)[1]}.")
+        else:
+            items.append(f"\\item {order}: not separable; distance {fmt_distance(res.distance)}"
+                         f" (relative {fmt_distance(res.relative_distance)}); "
+                         f"an exact DSC needs $T = {res.min_multiplier}$ terms.")
+    c = layer.costs
+    items.append(f"\\item cost per output position (dw-pw, $T$ terms): standard "
+                 f"{fmt_int(c.standard_macs)} MACs, DSC {fmt_int(c.dsc_macs)} MACs "
+                 f"(ratio {fmt_ratio(c.mac_ratio)}).")
+    lines += ["\\begin{itemize}", *items, "\\end{itemize}"]
+    if layer.detail is not None:
+        lines.append(f"Per column ({layer.detail.order}):")
+        lines.append(_column_table(layer))
+    return "\n".join(lines) + "\n"
+
+
+def _energy_stats(layer: LayerReport) -> str:
+    kept = layer.detail.energy_kept
+    return " & ".join(fmt_energy(v) for v in (kept.min(), statistics.median(kept), kept.max()))
+
+
+def _distance_table(source: SourceReport) -> str:
+    """Per non-trivial layer: distance, energy kept per column (min/median/max), factors."""
+    layers = [la for la in source.layers if la.detail is not None]
+    if not layers:
+        return ""
+    order = layers[0].detail.order
+    rows = []
+    for la in layers:
+        res = la.record.result(order)
+        factors = _factor_text(la, order).split(": ", 1)[1] if res.separable else "--"
+        rows.append(f"{la.index} & {latex_name(la.record.name, limit=40)} & "
+                    f"{fmt_distance(res.distance)} & {fmt_distance(res.relative_distance)} & "
+                    f"{_energy_stats(la)} & {factors} \\\\")
+    ragged = ">{\\raggedright\\arraybackslash}"
+    spec = f"@{{}}r{ragged}p{{3cm}}rrrrr{ragged}p{{4cm}}@{{}}"
+    names = (r"\# & layer & distance & rel.\ dist. & \multicolumn{3}{c}{energy kept per column} & "
+             r"factors \\")
+    header = "\n".join([
+        r"\toprule", names,
+        r"\cmidrule(lr){5-7}", r" & & & & min & median & max & \\", r"\midrule"])
+    return rf"""\subsection*{{How far each layer is ({order})}}
+\begingroup\footnotesize\setlength{{\tabcolsep}}{{3pt}}
+\begin{{longtable}}{{{spec}}}
+{header}
+\endfirsthead
+{header}
+\endhead
+\bottomrule
+\endfoot
+{chr(10).join(rows)}
+\end{{longtable}}
+\endgroup
+"""
+
+
+def _cost_table(source: SourceReport) -> str:
+    """Parameters of every layer against its exact T-term DSC (dw-pw), with totals and shares."""
+    if not source.is_model or not source.layers:
+        return ""
+    rows, std_total, dsc_total = [], 0, 0
+    for la in source.layers:
+        if la.costs is None:
+            params = int(np.prod(la.canonical_shape))
+            std, dsc = params, params
+        else:
+            std, dsc = la.costs.standard_params, la.costs.dsc_params
+        std_total, dsc_total = std_total + std, dsc_total + dsc
+        rows.append((la, std, dsc))
+    body = "\n".join(
+        f"{la.index} & {latex_name(la.record.name, limit=40)} & {fmt_int(std)} & {fmt_int(dsc)}"
+        f" & {fmt_ratio(dsc / std) if std else '--'} & {100 * std / std_total:.1f}\\% \\\\"
+        for la, std, dsc in rows)
+    spec = "@{}r>{\\raggedright\\arraybackslash}p{5cm}rrrr@{}"
+    header = "\n".join([r"\toprule", r"\# & layer & standard & exact DSC & ratio & share \\",
+                        r"\midrule"])
+    ratio = fmt_ratio(dsc_total / std_total) if std_total else "--"
+    return rf"""\subsection*{{Parameter cost of the model (dw-pw, exact $T$-term DSC)}}
+Weights of each layer as it is, and of the exact depthwise separable convolution with $T$ terms
+that replaces it (trivial layers count unchanged); share: the layer's part of the model's weights.
+\begingroup\footnotesize\setlength{{\tabcolsep}}{{4pt}}
+\begin{{longtable}}{{{spec}}}
+{header}
+\endfirsthead
+{header}
+\endhead
+\bottomrule
+\endfoot
+{body}
+\midrule
+ & total & {fmt_int(std_total)} & {fmt_int(dsc_total)} & {ratio} & 100.0\% \\
+\end{{longtable}}
+\endgroup
+"""
+
+
+def _source_section(source: SourceReport) -> str:
+    title = "Kernels: the built-in demo kernels" if not source.is_model else "Model"
+    parts = [f"\\section{{{title}}}",
+             (f"Source: {latex_name(source.label, limit=120)}."
+             f" Orders: {', '.join(source.scan.orders)}."),
+             _verdict_table(source), _skipped(source), _spectra_figure(source),
+             _distance_figure(source)]
+    if len(source.layers) <= DETAILED_LAYERS:
+        parts += [_layer_detail(la) for la in source.layers]
+    else:
+        parts.append(_distance_table(source))
+    parts.append(_cost_table(source))
+    return "\n".join(p for p in parts if p)
+
+
+def _exact(value: object) -> str:
+    """An exact ratio as LaTeX: ``p/q`` of a SymPy rational, with its decimal value."""
+    return f"${sympy.latex(value)}$ ({fmt_ratio(float(value))})"
+
+
+def _network_section(report: Report) -> str:
+    """A built-in network's per-layer MACs and parameters, type shares, standard counterpart."""
+    if report.network is None:
+        return ""
+    table, cmp = report.network.separable, report.network
+    total = table.total_macs
+    rows = "\n".join(
+        f"{r.index} & {latex_name(r.name, limit=40)} & {latex_escape(r.type)} & "
+        f"{_times(r.output_shape)} & {fmt_int(r.macs)} & {fmt_int(r.params)} & "
+        f"{100 * r.macs / total:.1f}\\% \\\\" for r in table.rows)
+    shares = "\n".join(
+        f"{latex_escape(s.type)} & {s.layers} & {fmt_int(s.macs)} & "
+        f"{100 * float(s.macs_share):.2f}\\% & {fmt_int(s.params)} & "
+        f"{100 * float(s.params_share):.2f}\\% \\\\" for s in table.shares())
+    spec = "@{}r>{\\raggedright\\arraybackslash}p{3.2cm}llrrr@{}"
+    header = ("\\toprule\n\\# & layer & type & output & MACs & parameters & MAC share \\\\\n"
+              "\\midrule")
+    return rf"""\section{{Network costs: {latex_escape(table.name)}}}
+Per input image at {_times(table.input_shape)}, dense MACs and parameters without bias (the
+MobileNets paper's convention: batch norm, activations and pooling count nothing).
+\begingroup\footnotesize\setlength{{\tabcolsep}}{{4pt}}
+\begin{{longtable}}{{{spec}}}
+{header}
+\endfirsthead
+{header}
+\endhead
+\bottomrule
+\endfoot
+{rows}
+\midrule
+ & total & & & {fmt_int(table.total_macs)} & {fmt_int(table.total_params)} & 100.0\% \\
+\end{{longtable}}
+\endgroup
+\begin{{center}}\footnotesize
+\begin{{tabular}}{{@{{}}lrrrrr@{{}}}}
+\toprule
+type & layers & MACs & share & parameters & share \\
+\midrule
+{shares}
+\bottomrule
+\end{{tabular}}
+\end{{center}}
+With every depthwise and pointwise pair replaced by the standard convolution it factors, the
+network would need {fmt_int(cmp.standard.total_macs)} MACs and {fmt_int(cmp.standard.total_params)}
+parameters: the separable network costs {_exact(cmp.mac_ratio)} of the MACs and
+{_exact(cmp.param_ratio)} of the parameters.
+"""
+
+
+def render_latex(report: Report) -> str:
+    r"""The report as a standalone LaTeX document (pdfLaTeX, two passes for the contents).
+
+    Examples
+    --------
+    >>> from factorcheck.report.model import build
+    >>> tex = render_latex(build(proofs=["cost_ratio"]))
+    >>> tex.startswith(r"\documentclass"), r"\begin{fcderivation}" in tex, tex.rstrip()[-14:]
+    (True, True, '\\end{document}')
+    """
+    parts = [_PREAMBLE % {"version": latex_escape(report.version)}, _summary(report),
+             _conventions(report), _proof_sections(report), _worked_example(report),
+             *(_source_section(s) for s in report.sources), _network_section(report),
+             "\\end{document}\n"]
+    return "\n".join(p for p in parts if p)
