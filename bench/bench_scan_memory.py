@@ -11,10 +11,11 @@ the baseline when the kernel allows, else compared with the baseline
 ``VmRSS``).  Resident pages of the file's memory map count: that is the honest
 measure of what a scan makes the machine hold.
 
-An ONNX model with its weights inline is parsed whole by ``onnx.load`` (the
-file's bytes, then the parsed message: about twice the file at the peak);
-``onnx-external`` stores the same weights as external data, which the scan
-memory-maps one tensor at a time.
+``onnx`` stores the weights inline (``raw_data`` in the .onnx file): the
+loader parses a copy of the model without them and memory-maps one at a time
+(before that, ``onnx.load`` held the file and the parsed message: 5x the
+largest tensor); ``onnx-external`` stores the same weights as external data,
+also memory-mapped one tensor at a time.
 
 Usage::
 
