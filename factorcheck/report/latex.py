@@ -434,7 +434,8 @@ def _layer_detail(layer: LayerReport) -> str:
         res = r.result(order)
         how = "exactly" if res.exact else "numerically"
         if res.separable:
-            items.append(f"\\item {order}: separable ({how}); factors "
+            items.append(f"\\item {order}: separable ({how}, distance "
+                         f"{fmt_distance(res.distance)}); factors "
                          f"{_factor_text(layer, order).split(': ', 1)[1]}.")
         else:
             items.append(f"\\item {order}: not separable; distance {fmt_distance(res.distance)}"
