@@ -1,4 +1,4 @@
-"""Tests of factorcheck.symbolic.network.onnx_table against tables counted by hand."""
+"""Tests of factorcheck.onnx_network.onnx_table against tables counted by hand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from fixtures_models import NASTY_NAMES, require
 
 import factorcheck.io.onnx as io_onnx
 from factorcheck.errors import FactorcheckError, FileFormatError
-from factorcheck.symbolic.network import compare_standard, onnx_table
+from factorcheck.onnx_network import onnx_table
+from factorcheck.symbolic.network import compare_standard
 
 
 @pytest.fixture

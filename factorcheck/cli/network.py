@@ -18,6 +18,7 @@ from typing import Any
 import sympy
 
 from factorcheck.errors import FactorcheckError
+from factorcheck.onnx_network import onnx_table
 from factorcheck.symbolic.network import (
     ALPHA,
     CONVENTION,
@@ -26,7 +27,6 @@ from factorcheck.symbolic.network import (
     NetworkTable,
     compare_standard,
     network_table,
-    onnx_table,
     scaling_proof,
 )
 from factorcheck.symbolic.networks_builtin import BUILTIN_NETWORKS, builtin_network
