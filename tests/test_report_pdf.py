@@ -1,0 +1,138 @@
+"""PDF reports: compile with pdflatex, read back with pdftotext.
+
+Skipped only when pdflatex or pdftotext is missing *and* CI is not set; in CI
+(which installs TeX Live and poppler-utils) a missing tool fails the tests.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import IN_CI
+from factorcheck.cli import main
+from factorcheck.errors import LatexError
+from factorcheck.report.pdf import compile_pdf
+
+#: Layer names the PDF must show literally (pdftotext gives them back).
+LITERAL_NAMES = (
+    r"\input{/etc/passwd}",
+    r"}\end{document}",
+    "^^5cinput",
+    "100%",
+    "#hash",
+    "~tilde",
+    "$(rm -rf ~)",
+    "a_b&c",
+)
+LONG_NAME = "L" * 10_000
+CONTROL_NAME = "conv\x1b[31mred\x07"
+
+
+def _require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        if IN_CI:
+            pytest.fail(f"{tool} is missing in CI (install texlive-latex-base "
+                        "texlive-latex-recommended texlive-pictures poppler-utils)")
+        pytest.skip(f"{tool} is not installed")
+
+
+@pytest.fixture(autouse=True)
+def tools() -> None:
+    _require("pdflatex")
+    _require("pdftotext")
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def squeeze(text: str) -> str:
+    """Drop all whitespace (names wrap inside table cells)."""
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.fixture(scope="module")
+def default_pdf(tmp_path_factory) -> str:
+    _require("pdflatex")
+    _require("pdftotext")
+    folder = tmp_path_factory.mktemp("default")
+    assert main(["report", "-o", str(folder / "r.tex"), "--pdf"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["r.pdf", "r.tex"]
+    return pdf_text(folder / "r.pdf")
+
+
+@pytest.fixture(scope="module")
+def model_pdf(tmp_path_factory) -> str:
+    _require("pdflatex")
+    _require("pdftotext")
+    folder = tmp_path_factory.mktemp("model")
+    rng = np.random.default_rng(3)
+    arrays = {name: rng.standard_normal((8, 4, 3, 3)) for name in
+              (*LITERAL_NAMES, LONG_NAME, CONTROL_NAME)}
+    arrays["#hash"] = np.ones((8, 4, 3, 3))
+    arrays["dw"] = rng.standard_normal((4, 1, 3, 3))
+    np.savez(folder / "weird model.npz", **arrays)
+    out = folder / "out"
+    out.mkdir()
+    assert main(["report", str(folder / "weird model.npz"), "-o", str(out / "m.tex"),
+                 "--pdf"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["m.pdf", "m.tex"]
+    return pdf_text(out / "m.pdf")
+
+
+def test_default_report_shows_derivations_and_verdicts(default_pdf):
+    text = default_pdf
+    for needle in ("Depthwise separable convolution, verified", "Cost derivations",
+                   "MAC ratio of depthwise separable to standard convolution",
+                   "The separability theorem", "Dimension count", "all steps verified",
+                   "verified ✓", "The worked example", "3 x 3 x 3 x 6", "25/144",
+                   "near-separable", "separable (numerically", "separable (exactly",
+                   "not separable", "energy kept"):
+        assert needle in text, needle
+    assert "8 of 8 proofs verified" in text
+    assert "¡" not in text and "¿" not in text  # < and > in prose print as themselves
+
+
+def test_model_report_shows_names_literally(model_pdf):
+    flat = squeeze(model_pdf)
+    for name in LITERAL_NAMES:
+        assert squeeze(name) in flat, name
+    assert "conv\\x1b[31mred\\x07" in flat
+    assert "L" * 30 in flat and "L" * 100 not in flat  # the long name is shortened
+    assert "root:" not in model_pdf  # \input{/etc/passwd} was not executed
+    for needle in ("Model", "weird", "yes", "no", "depthwise (trivial)", "Relative distance",
+                   "Parameter cost of the model", "total"):
+        assert needle in model_pdf, needle
+
+
+def test_latex_errors_carry_the_log_lines(tmp_path):
+    doc = "\\documentclass{article}\n\\begin{document}\n\\undefinedmacro\n\\end{document}\n"
+    with pytest.raises(LatexError, match="Undefined control sequence"):
+        compile_pdf(doc, tmp_path / "bad.pdf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tex_cannot_write_outside_its_folder(tmp_path):
+    target = tmp_path / "escaped.txt"
+    doc = ("\\documentclass{article}\n\\newwrite\\f\\immediate\\openout\\f=" + str(target)
+           + "\n\\immediate\\write\\f{x}\\immediate\\closeout\\f\n"
+           "\\begin{document}x\\end{document}\n")
+    try:
+        compile_pdf(doc, tmp_path / "w.pdf")
+    except LatexError:
+        pass
+    assert not target.exists()
+
+
+def test_pdf_in_cwd_without_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--pdf", "--layer", "int*"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["factorcheck-report.pdf",
+                                                          "factorcheck-report.tex"]
