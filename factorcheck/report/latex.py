@@ -348,7 +348,7 @@ def _spectra_figure(source: SourceReport) -> str:
     plots = "\\hfill\n".join(_spectrum_plot(la) for la in chosen)
     subset = "" if len(chosen) == len(layers) else (
         f" Shown: the {len(chosen)} of {len(layers)} non-trivial layers farthest from separable.")
-    return rf"""\begin{{figure}}[htbp]
+    return rf"""\begin{{figure}}[!htbp]
 \centering
 {plots}
 \caption{{Singular values of each column $A_j$, relative to its largest, on a log scale. A column
@@ -372,7 +372,7 @@ def _distance_figure(source: SourceReport) -> str:
                      f"\n\\addlegendentry{{{order}}}")
     note = "" if len(keep) == len(layers) else (
         f" Only {len(keep)} of the {len(layers)} layers are drawn (evenly spaced).")
-    return rf"""\begin{{figure}}[htbp]
+    return rf"""\begin{{figure}}[!htbp]
 \centering
 \begin{{tikzpicture}}
 \begin{{semilogyaxis}}[width=0.95\linewidth, height=6cm, ymin=5e-17, ymax=2,
@@ -534,11 +534,12 @@ that replaces it (trivial layers count unchanged); share: the layer's part of th
 
 def _source_section(source: SourceReport) -> str:
     title = "Kernels: the built-in demo kernels" if not source.is_model else "Model"
-    parts = [f"\\section{{{title}}}",
+    # a model's long tables would push its figures to the end: start on a fresh page
+    parts = [("\\clearpage\n" if source.is_model else "") + f"\\section{{{title}}}",
              (f"Source: {latex_name(source.label, limit=120)}."
              f" Orders: {', '.join(source.scan.orders)}."),
-             _verdict_table(source), _skipped(source), _spectra_figure(source),
-             _distance_figure(source)]
+             _distance_figure(source), _spectra_figure(source), _verdict_table(source),
+             _skipped(source)]
     if len(source.layers) <= DETAILED_LAYERS:
         parts += [_layer_detail(la) for la in source.layers]
     else:
