@@ -232,7 +232,7 @@ def _worked_example(report: Report) -> str:
             ("depthwise + pointwise MACs", "",
              f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
             ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(latex_escape(f.quantity), _times(f.stated), _times(f.expected) + r" \fcx")
+    rows += [(latex_escape(f.quantity), _times(f.stated) + r" \fcx", _times(f.expected))
              for f in e.findings]
     body = "\n".join(f"{a} & {b} & {c} \\\\" for a, b, c in rows)
     findings = "\n".join(f"  \\item {latex_escape(str(f))}" for f in e.findings)

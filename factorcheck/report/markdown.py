@@ -123,7 +123,7 @@ def _worked_example(report: Report) -> str:
             ("depthwise + pointwise MACs", "",
              f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
             ("MAC ratio", "$1/N + 1/D_k^2$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(_md(f.quantity), _shape(f.stated), _shape(f.expected) + " ✗") for f in e.findings]
+    rows += [(_md(f.quantity), _shape(f.stated) + " ✗", _shape(f.expected)) for f in e.findings]
     parts = ["## The worked example", "",
              ("The reference analysis takes an 11×11×3 input, a 3×3 kernel with stride 2 and "
              "padding 1, and 16 output channels."), "",
