@@ -87,10 +87,11 @@ def _forward() -> tuple:
     n, m, s = 3, 2, 2
     mus, bs = factor_symbols(n, m, s)
     column = column_matrix(unfold(special_product(mus[0], bs[0])), 0, s)
-    minors = sympy.ImmutableMatrix(n, 6, two_by_two_minors(column, evaluate=False))
+    found = two_by_two_minors(column, evaluate=False)
+    minors = sympy.ImmutableMatrix(len(found) // 2, 2, found)  # two a row: fits a page
     concrete = derive(
-        f"all 2 x 2 minors of column j = 0 for {_sizes(n, m, s)}",
-        minors, [(sympy.zeros(n, 6), "expand each minor")],
+        f"all {len(found)} 2 x 2 minors of column j = 0 for {_sizes(n, m, s)}",
+        minors, [(sympy.zeros(len(found) // 2, 2), "expand each minor")],
     )
     return generic, concrete
 
