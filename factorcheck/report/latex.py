@@ -121,39 +121,9 @@ def _fitted(fragment: str) -> str:
         "\\end{align*}", "\\end{fcderivation}")
 
 
-_OT1_PROSE = {"<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
-_OT1_CHARS = re.compile(r"[<>|]")
-_TEXT_ARG = re.compile(r"\\text\{((?:[^{}]|\{\})*)\}")
-
-
-def _text_symbols(text: str) -> str:
-    return _OT1_CHARS.sub(lambda m: _OT1_PROSE[m.group()], text)
-
-
-def _prose_glyphs(fragment: str) -> str:
-    """Set ``< > |`` in a proof's prose as text symbols (in TeX's OT1 fonts they print ¡ ¿ —).
-
-    :func:`~factorcheck.symbolic.derivation.latex_text` escapes the ten special
-    characters only; outside the derivation rows every line is prose, inside
-    them only the ``\\text{...}`` justifications are.
-    """
-    out, in_math = [], False
-    for line in fragment.split("\n"):
-        if line.startswith("\\begin{align*}"):
-            in_math = True
-        elif line.startswith("\\end{align*}"):
-            in_math = False
-        elif in_math:
-            line = _TEXT_ARG.sub(lambda m: "\\text{" + _text_symbols(m.group(1)) + "}", line)
-        else:
-            line = _text_symbols(line)
-        out.append(line)
-    return "\n".join(out)
-
-
 def _proof(proof: Proof) -> str:
     status = r"all steps verified \fcok" if proof.ok else r"NOT all steps verified \fcx"
-    fragment = _fitted(_with_marks(_prose_glyphs(proof.to_latex())))
+    fragment = _fitted(_with_marks(proof.to_latex()))
     return f"{fragment}\\noindent\\emph{{{status}}}\n"
 
 

@@ -85,15 +85,19 @@ class Step:
 
 
 def latex_text(text: str) -> str:
-    r"""Escape plain prose for LaTeX text mode.
+    r"""Escape plain prose for LaTeX text mode, in one pass.
+
+    Besides the ten special characters, ``< > |`` become text symbols: in
+    TeX's default (OT1) fonts they would print as other glyphs.
 
     Examples
     --------
-    >>> print(latex_text("50% of {a_b} & more"))
-    50\% of \{a\_b\} \& more
+    >>> print(latex_text("50% of {a_b} & more, 1 < 2"))
+    50\% of \{a\_b\} \& more, 1 \textless{} 2
     """
     special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
-               "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}"}
+               "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}",
+               "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
     return "".join(special.get(char, char) for char in text)
 
 
