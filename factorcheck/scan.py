@@ -39,7 +39,7 @@ import numpy as np
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel, read_model
 from factorcheck.kernel import as_kernel, check_layout, to_canonical
-from factorcheck.separability import ORDERS, analyze
+from factorcheck.separability import ORDERS, Analysis, analyze
 from factorcheck.symbolic.cost import conv_cost, pointwise_cost, separable_cost, standard_cost
 
 __all__ = [
@@ -82,6 +82,10 @@ class OrderResult:
         dw-pw, ``T (1/n_g + 1/(kh kw))``; parameters for pw-dw,
         ``T (1/m_g + 1/(kh kw))``, which is also its MAC ratio when input and
         output have the same resolution (stride 1, "same" padding).
+    analysis : Analysis or None
+        The full :func:`~factorcheck.analyze` result behind these numbers
+        (per-slice singular values, ranks, energy), for reports; the slices of
+        a grouped layer are every group's slices.  Not part of the JSON.
 
     Examples
     --------
@@ -96,6 +100,7 @@ class OrderResult:
     distance: float
     relative_distance: float
     cost_ratio: float
+    analysis: Analysis | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -390,7 +395,7 @@ def _analyse(canonical: np.ndarray, group: int, order: str, multiplier: int,
     n, m_g, kh, kw = canonical.shape
     cost = _cost_ratio(order, a.min_multiplier, n // group, m_g, kh, kw)
     return OrderResult(order, a.separable, a.exact, a.min_multiplier, a.distance,
-                       a.relative_distance, cost)
+                       a.relative_distance, cost, a)
 
 
 def _record(stored: StoredKernel, file: str, layout: str, orders: tuple[str, ...],

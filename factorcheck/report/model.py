@@ -8,10 +8,10 @@ costs in MACs per output position and in parameters, and the factors' sizes.
 The LaTeX, Markdown and JSON writers only format a :class:`Report`, so the
 three formats cannot disagree.
 
-Per-column details are computed in one order only (``"dw-pw"`` when it is
+Per-column details are shown in one order only (``"dw-pw"`` when it is
 scanned, the "columns" of the reference analysis: one slice per input
-channel), by :func:`~factorcheck.analyze` on exactly the matrices the scan
-analysed; the verdicts, distances and cost ratios are the scan's own.
+channel); they come from the very analysis the scan made (its records keep
+it), so nothing is read or computed twice.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ import numpy as np
 from factorcheck._version import __version__
 from factorcheck.demo import demo_kernels
 from factorcheck.errors import FactorcheckError
-from factorcheck.io import read_model
 from factorcheck.kernel import to_canonical
 from factorcheck.scan import LayerRecord, ScanResult, scan, scan_kernels
-from factorcheck.separability import analyze
 from factorcheck.symbolic.cost import separable_cost, standard_cost
 from factorcheck.symbolic.derivation import Proof
 from factorcheck.symbolic.network import NetworkComparison, compare_standard, network_table
@@ -246,28 +244,18 @@ def layer_costs(shape: tuple[int, int, int, int], group: int, terms: int) -> Cos
                  group * dsc.params)
 
 
-def _detail_input(canonical: np.ndarray, group: int, order: str) -> np.ndarray:
-    """The kernel whose slices in ``order`` are every group's slices (as the scan forms them)."""
-    if order == "pw-dw" or group == 1:
-        return canonical
-    n, m_g, kh, kw = canonical.shape
-    blocks = canonical.reshape(group, n // group, m_g, kh, kw)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(n // group, group * m_g, kh, kw)
+def _detail(record: LayerRecord, order: str) -> SliceDetail | None:
+    """Per-slice spectra, ranks and energy, from the analysis the scan already made."""
+    a = record.result(order).analysis
+    return None if a is None else SliceDetail(order, a.singular_values, a.energy_kept, a.ranks)
 
 
-def _detail(array: Any, record: LayerRecord, order: str) -> SliceDetail:
-    canonical = to_canonical(np.asarray(array), record.layout)
-    a = analyze(_detail_input(canonical, record.group, order), order=order)
-    return SliceDetail(order, a.singular_values, a.energy_kept, a.ranks)
-
-
-def _layer(index: int, record: LayerRecord, array: Any, order: str,
-           multiplier: int) -> LayerReport:
+def _layer(index: int, record: LayerRecord, order: str, multiplier: int) -> LayerReport:
     shape = canonical_shape(record.shape, record.layout)
     if record.trivial:
         return LayerReport(index, record, shape, None, None, multiplier)
     terms = record.result(order).min_multiplier
-    detail = None if array is None else _detail(array, record, order)
+    detail = _detail(record, order)
     return LayerReport(index, record, shape, layer_costs(shape, record.group, terms), detail,
                        multiplier)
 
@@ -280,35 +268,20 @@ def _detail_order(result: ScanResult) -> str:
 
 
 def _demo_source(start: int, options: dict[str, Any]) -> SourceReport:
-    kernels = demo_kernels()
-    result = scan_kernels(kernels, **options)
-    arrays = dict(kernels)
+    result = scan_kernels(demo_kernels(), **options)
     order = _detail_order(result)
-    layers = tuple(_layer(start + i, r, arrays[r.name], order, result.multiplier)
+    layers = tuple(_layer(start + i, r, order, result.multiplier)
                    for i, r in enumerate(result.layers))
     return SourceReport(DEMO_LABEL, False, result, layers)
-
-
-def _model_weights(path: str | os.PathLike, records: Iterable[LayerRecord],
-                   allow_external_data: bool) -> dict[str, Any]:
-    """The stored non-trivial weights, listed again for their per-slice details (read lazily)."""
-    wanted = {r.name for r in records if not r.trivial}
-    stored = read_model(path, allow_external_data=allow_external_data).kernels
-    return {k.name: k for k in stored if k.name in wanted}
 
 
 def _model_source(path: str | os.PathLike, start: int, options: dict[str, Any],
                   layout: str | None, allow_external_data: bool) -> SourceReport:
     result = scan(path, layout=layout, allow_external_data=allow_external_data, **options)
     order = _detail_order(result)
-    stored = _model_weights(path, result.layers, allow_external_data)
-    layers = []
-    for i, record in enumerate(result.layers):
-        weight = stored.get(record.name)
-        array = None if weight is None else weight.load()
-        layers.append(_layer(start + i, record, array, order, result.multiplier))
-        del array
-    return SourceReport(os.fspath(path), True, result, tuple(layers))
+    layers = tuple(_layer(start + i, r, order, result.multiplier)
+                   for i, r in enumerate(result.layers))
+    return SourceReport(os.fspath(path), True, result, layers)
 
 
 # --------------------------------------------------------------------------- build
