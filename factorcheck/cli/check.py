@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from factorcheck.demo import demo_kernels
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import LAYOUTS
+from factorcheck.report.escape import printable, shorten
 from factorcheck.scan import LayerRecord, OrderResult, ScanResult, scan, scan_kernels
 from factorcheck.separability import ORDERS
 
@@ -130,11 +131,6 @@ def _unseparable(result: ScanResult) -> list[LayerRecord]:
 # --------------------------------------------------------------------------- text output
 
 
-def _printable(text: str) -> str:
-    """Escape control characters so a layer name cannot drive the terminal."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
 def _kind(r: LayerRecord) -> str:
     words = [r.kind]
     if r.kind == "grouped":
@@ -168,7 +164,7 @@ def format_table(result: ScanResult) -> str:
         header += [order, "T", "rel.dist", "cost"]
     rows = [header]
     for r in result.layers:
-        row = [_printable(r.name), "x".join(map(str, r.shape)), _kind(r)]
+        row = [shorten(printable(r.name)), "x".join(map(str, r.shape)), _kind(r)]
         for order in result.orders:
             row += _order_cells(r.result(order))
         rows.append(row)
@@ -210,7 +206,7 @@ def format_summary(result: ScanResult) -> str:
         lines.append("* exact verdict (integer kernel)")
     if any(r.group_inferred and r.kind == "depthwise" for r in result.layers):
         lines.append("depthwise groups inferred from the weight shape (the file does not say)")
-    lines += [f"skipped {_printable(k.name)}: {_printable(k.reason)}" for k in result.skipped]
+    lines += [f"skipped {printable(k.name)}: {printable(k.reason)}" for k in result.skipped]
     return "\n".join(lines)
 
 
@@ -226,7 +222,7 @@ def _progress_bar(stream: TextIO) -> Any:
         if total < PROGRESS_MIN_LAYERS:
             return
         filled = 30 * done // total
-        label = _printable(name)[:40]
+        label = printable(name)[:40]
         stream.write(f"\r\x1b[K[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {label}")
         if done == total:
             stream.write("\r\x1b[K")
