@@ -13,6 +13,8 @@ from fractions import Fraction
 from typing import Any
 
 from factorcheck.errors import FactorcheckError, FileFormatError
+from factorcheck.io._common import require
+from factorcheck.io.onnx import load_onnx_structure
 from factorcheck.symbolic.network import (
     Layer,
     LayerRow,
@@ -61,7 +63,8 @@ def onnx_table(path: str | os.PathLike, *, input_shape: tuple[int, ...] | None =
     ('depthwise', (4, 8, 8), 2304)
     """
     path = os.fspath(path)
-    onnx, model = _load_onnx(path)
+    model = load_onnx_structure(path)  # size-checked, large weights left in the file
+    onnx = require("onnx", "onnx", "reading an .onnx file")
     dims = _fix_input(model.graph, input_shape, path)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -70,22 +73,6 @@ def onnx_table(path: str | os.PathLike, *, input_shape: tuple[int, ...] | None =
     rows, skipped = _onnx_rows(inferred.graph, bias, path)
     return NetworkTable(os.path.basename(path), tuple(rows), None, dims, bias, "",
                         tuple(skipped))
-
-
-def _load_onnx(path: str) -> tuple[Any, Any]:
-    """``(onnx module, model)``: size checked before parsing, no external data loaded."""
-    from factorcheck.io._common import file_size, require
-    from factorcheck.io.onnx import MAX_ONNX_BYTES
-
-    size = file_size(path)
-    if size > MAX_ONNX_BYTES:
-        raise FileFormatError(f"{path!r}: {size} bytes, over the {MAX_ONNX_BYTES}-byte limit "
-                              "of an ONNX protobuf; refused before parsing")
-    onnx = require("onnx", "onnx", "reading an .onnx file")
-    try:
-        return onnx, onnx.load(path, load_external_data=False)
-    except Exception as err:  # protobuf's DecodeError and friends on a malformed file
-        raise FileFormatError(f"{path!r}: not a valid ONNX model ({err})") from None
 
 
 def _value_dims(value: Any) -> tuple[int | None, ...] | None:

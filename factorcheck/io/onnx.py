@@ -47,7 +47,7 @@ from factorcheck.io._common import (
 )
 from factorcheck.io._protobuf import RAW, Stripped, strip_file
 
-__all__ = ["MAX_ONNX_BYTES", "load_onnx"]
+__all__ = ["MAX_ONNX_BYTES", "load_onnx", "load_onnx_structure"]
 
 #: Largest .onnx file parsed (protobuf cannot hold more).
 MAX_ONNX_BYTES: int = 2 * 2**30
@@ -105,6 +105,37 @@ def _parse(path: str) -> tuple[Any, Stripped | None]:
         return onnx.load_model_from_string(stripped.data), stripped
     except Exception as err:  # ours, protobuf's DecodeError and friends on a malformed file
         raise FileFormatError(f"{path!r}: not a valid ONNX model ({err})") from None
+
+
+def load_onnx_structure(path: str | os.PathLike) -> Any:
+    """An ONNX model's graph (nodes, attributes, shapes) without its large weights' bytes.
+
+    The same checks as :func:`load_onnx` apply (files over 2 GiB refused before
+    parsing, no external data read); initializers of 1 KiB or more keep their
+    name, type and dims but not their bytes, so memory stays small whatever
+    the model's size.  For shape inference and cost tables.
+
+    Raises
+    ------
+    FileFormatError
+        The ``onnx`` package is missing, or the file is over 2 GiB or malformed.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, onnx
+    >>> from onnx import TensorProto, helper, numpy_helper
+    >>> w = numpy_helper.from_array(np.ones((64, 8, 3, 3), np.float32), "w")
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("Conv", ["x", "w"], ["y"])], "g",
+    ...     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 8])],
+    ...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+    >>> onnx.save(helper.make_model(graph), path)
+    >>> model = load_onnx_structure(path)
+    >>> list(model.graph.initializer[0].dims), len(model.graph.initializer[0].raw_data) < 100
+    ([64, 8, 3, 3], True)
+    """
+    return _parse(os.fspath(path))[0]
 
 
 def _resolve_weight(name: str, initializers: dict, producers: dict) -> tuple[Any, str | None]:
