@@ -32,7 +32,16 @@ class FactorcheckError(ValueError):
 
 
 class KernelError(FactorcheckError):
-    """A kernel could not be read: wrong type, shape, dtype, layout, or non-finite entries."""
+    """A kernel could not be read: wrong type, shape, dtype, layout, or non-finite entries.
+
+    Examples
+    --------
+    >>> import factorcheck
+    >>> factorcheck.analyze([[[[float("nan")]]]])
+    Traceback (most recent call last):
+    ...
+    factorcheck.errors.KernelError: expected finite entries, got nan at index (0, 0, 0, 0)
+    """
 
 
 class NotSeparableError(FactorcheckError):
@@ -40,6 +49,15 @@ class NotSeparableError(FactorcheckError):
 
     The attribute ``relative_distance`` holds the Frobenius distance to the
     nearest kernel that does, divided by the kernel's norm.
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> try:
+    ...     factorcheck.decompose(np.eye(9).reshape(3, 3, 3, 3))
+    ... except factorcheck.NotSeparableError as err:
+    ...     print(round(err.relative_distance, 3))
+    0.816
     """
 
     def __init__(self, message: str, relative_distance: float) -> None:

@@ -69,6 +69,12 @@ class Kernel:
     exponent : int
         :meth:`as_float` returns the kernel times ``2**-exponent`` (non-zero
         only for rational entries beyond float64's range).
+
+    Examples
+    --------
+    >>> k = as_kernel(np.zeros((5, 3, 7), dtype=np.float16), layout="OHWI")  # 1-D, TFLite
+    >>> k.shape, k.ndim, k.dtype, k.eps
+    ((5, 7, 1, 3), 3, 'float16', 0.0009765625)
     """
 
     data: np.ndarray

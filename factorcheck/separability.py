@@ -103,6 +103,16 @@ class Analysis:
         Per slice, the share of its squared norm kept by the nearest kernel.
     norm : float
         Frobenius norm of the kernel.
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> a = factorcheck.analyze(np.arange(16.0).reshape(2, 2, 2, 2))
+    >>> a.ranks.tolist(), a.min_multiplier, a.criterion
+    ([2, 2], 2, 'rank')
+    >>> print(a)  # doctest: +NORMALIZE_WHITESPACE
+    dw-pw d=1: not separable (rank tolerance 8.88e-16);
+    min multiplier 2, relative distance 6.280e-02
     """
 
     shape: tuple[int, int, int, int]
@@ -146,6 +156,16 @@ class Factors:
     depthwise kernel ``(kh, kw, 1, m*d)`` to ``(kh, kw, m, d)``).  3-D kernels
     give 3-D factors.  Exact kernels give exact factors (object arrays of
     :class:`fractions.Fraction`).
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> k = np.einsum("ij,jhw->ijhw", [[1, 2], [3, 4], [5, 6]], np.ones((2, 3, 3), dtype=int))
+    >>> f = factorcheck.decompose(k, order="dw-pw")
+    >>> f.depthwise.shape, f.pointwise.shape, f.groups
+    ((2, 1, 3, 3), (3, 2, 1, 1), 2)
+    >>> bool((f.to_kernel() == k).all())     # integer kernel: exact factors
+    True
     """
 
     depthwise: np.ndarray

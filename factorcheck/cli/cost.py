@@ -63,7 +63,17 @@ def _positive(text: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``cost`` subcommand."""
+    """Add the ``cost`` subcommand.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="factorcheck")
+    >>> register(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["cost", "--input", "11", "--kernel", "3", "-m", "3", "-n", "16"])
+    >>> args.input, args.kernel, args.in_channels, args.out_channels
+    (11, 3, 3, 16)
+    """
     parser = subparsers.add_parser(
         "cost", help="count MACs, FLOPs and parameters of one layer",
         description="Compare a standard convolution with its depthwise separable replacement.")

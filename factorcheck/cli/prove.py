@@ -14,7 +14,16 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``prove`` subcommand."""
+    """Add the ``prove`` subcommand.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="factorcheck")
+    >>> register(parser.add_subparsers(dest="command"))
+    >>> parser.parse_args(["prove", "theorem", "--latex"]).names
+    ['theorem']
+    """
     parser = subparsers.add_parser(
         "prove",
         help="run the machine-checked derivations",
