@@ -23,7 +23,15 @@ import numpy as np
 
 from factorcheck.errors import KernelError
 
-__all__ = ["LAYOUTS", "Kernel", "as_kernel", "check_layout", "from_canonical", "to_canonical"]
+__all__ = [
+    "LAYOUTS",
+    "Kernel",
+    "as_kernel",
+    "require_finite",
+    "check_layout",
+    "from_canonical",
+    "to_canonical",
+]
 
 #: Supported layouts of a 4-D kernel: O = output channels, I = input channels,
 #: H and W = the spatial axes.  A 3-D kernel uses the same letters without "H".
@@ -156,7 +164,9 @@ def from_canonical(array: np.ndarray, layout: str, ndim: int = 4) -> np.ndarray:
     return np.transpose(array, [_axes(_CANONICAL, ndim).index(c) for c in axes])
 
 
-def as_kernel(kernel: Any, layout: str = "OIHW", *, precision: str | None = None) -> Kernel:
+def as_kernel(
+    kernel: Any, layout: str = "OIHW", *, precision: str | None = None, check_finite: bool = True
+) -> Kernel:
     """Validate a kernel and return it in canonical form.
 
     Parameters
@@ -170,6 +180,9 @@ def as_kernel(kernel: Any, layout: str = "OIHW", *, precision: str | None = None
         The float format the weights were stored in, when it differs from the
         array's (a loader that widened bfloat16 to float32 passes
         ``"bfloat16"``); sets the epsilon of the default tolerance.
+    check_finite : bool
+        Scan float entries for NaN and infinity (as in SciPy).  A caller that
+        passes False must check itself: :func:`require_finite` does it.
 
     Returns
     -------
@@ -200,7 +213,9 @@ def as_kernel(kernel: Any, layout: str = "OIHW", *, precision: str | None = None
         data = _to_fractions(array)  # float64 when the object array holds floats
         exponent = _exponent(data) if data.dtype == object else 0
     else:
-        data = _check_float(array)
+        data = _widen(array)
+        if check_finite:
+            require_finite(data)
     exact = data.dtype.kind in "iuO"
     if precision is not None:
         name = _check_precision(precision, exact)
@@ -270,16 +285,26 @@ def _check_shape(shape: tuple[int, ...]) -> None:
         raise KernelError(f"expected every dimension to be at least 1, got shape {shape}")
 
 
-def _check_float(array: np.ndarray) -> np.ndarray:
-    """Reject NaN and infinity; widen float types NumPy's linear algebra cannot use."""
-    if array.dtype.itemsize > 8:
-        array = array.astype(np.float64)
+def _widen(array: np.ndarray) -> np.ndarray:
+    """Widen float types NumPy's linear algebra cannot use (long double) to float64."""
+    return array.astype(np.float64) if array.dtype.itemsize > 8 else array
+
+
+def require_finite(array: np.ndarray) -> None:
+    """Raise :class:`KernelError` naming the first NaN or infinite entry of a float array.
+
+    Examples
+    --------
+    >>> require_finite(np.array([[1.0, np.inf]]))
+    Traceback (most recent call last):
+    ...
+    factorcheck.errors.KernelError: expected finite entries, got inf at index (0, 1)
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         screen = np.isfinite(array.sum())  # one cheap pass: any NaN or inf makes the sum non-finite
     if not screen and not np.isfinite(array).all():  # a finite sum can also overflow: look closer
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise KernelError(f"expected finite entries, got {array[where]} at index {where}")
-    return array
 
 
 def _to_fractions(array: np.ndarray) -> np.ndarray:
@@ -288,7 +313,9 @@ def _to_fractions(array: np.ndarray) -> np.ndarray:
     if all(isinstance(x, numbers.Rational) and not isinstance(x, bool) for x in flat):
         return np.frompyfunc(_fraction, 1, 1)(array).astype(object)
     if all(_is_real_number(x) for x in flat):
-        return _check_float(array.astype(np.float64))  # type: ignore[return-value]
+        floats = array.astype(np.float64)
+        require_finite(floats)
+        return floats  # type: ignore[return-value]
     bad = next(x for x in flat if not _is_real_number(x))
     raise KernelError(
         f"expected real numbers, got an object array holding {type(bad).__name__} {bad!r:.60}"

@@ -34,7 +34,7 @@ import numpy as np
 
 from factorcheck.errors import FactorcheckError, KernelError, NotSeparableError
 from factorcheck.exact import exact_factors, exact_rank, exact_singular_ratios
-from factorcheck.kernel import Kernel, as_kernel, from_canonical, to_canonical
+from factorcheck.kernel import Kernel, as_kernel, from_canonical, require_finite, to_canonical
 
 __all__ = [
     "ORDERS",
@@ -398,8 +398,11 @@ def analyze(
     False
     """
     order, multiplier, rtol = _check_options(order, multiplier, rtol)
-    k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
-    return _verdict(k, order, multiplier, rtol, _spectra(k.as_float(), order))
+    k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout, check_finite=False)
+    spectra = _spectra(k.as_float(), order)
+    if not np.isfinite(spectra.sigma).all():  # NaN or inf entries always end here
+        require_finite(k.data) if kernel is k else as_kernel(kernel, layout)  # raises, user's index
+    return _verdict(k, order, multiplier, rtol, spectra)
 
 
 def _exact_ranks(k: Kernel, order: str, sigma: np.ndarray, d: int) -> np.ndarray:
