@@ -24,7 +24,7 @@ from factorcheck.report.escape import printable, shorten
 from factorcheck.scan import LayerRecord, OrderResult, ScanResult, scan, scan_kernels
 from factorcheck.separability import ORDERS
 
-__all__ = ["register", "run"]
+__all__ = ["add_scan_options", "register", "run"]
 
 #: Show a progress bar (when stderr is a terminal) from this many layers on.
 PROGRESS_MIN_LAYERS = 8
@@ -55,6 +55,24 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="model files; none analyses the built-in demo kernels")
+    add_scan_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON (schema in the README)")
+    p.add_argument("--require-separable", action="store_true",
+                   help="exit 1 unless every non-trivial layer is separable in every order")
+    p.set_defaults(func=run)
+    return p
+
+
+def add_scan_options(p: argparse.ArgumentParser) -> None:
+    """The options of a model scan, shared by ``check`` and ``report``.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> add_scan_options(p)
+    >>> p.parse_args(["--order", "pw-dw", "--rtol", "1e-3"]).rtol
+    0.001
+    """
     p.add_argument("--order", choices=[*ORDERS, "both"], default="both",
                    help="order(s) of the decomposition to test (default: both)")
     p.add_argument("--multiplier", type=int, default=1, metavar="D",
@@ -66,13 +84,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="only layers whose name matches (shell pattern; repeatable)")
     p.add_argument("--layout", choices=list(LAYOUTS), default=None,
                    help="weight layout of .npy/.npz/.safetensors files (default: OIHW)")
-    p.add_argument("--json", action="store_true", help="print JSON (schema in the README)")
-    p.add_argument("--require-separable", action="store_true",
-                   help="exit 1 unless every non-trivial layer is separable in every order")
     p.add_argument("--no-external-data", action="store_true",
                    help="refuse ONNX models whose weights use external data files")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

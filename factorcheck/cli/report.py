@@ -19,9 +19,8 @@ import argparse
 import sys
 from typing import Any
 
-from factorcheck.kernel import LAYOUTS
+from factorcheck.cli.check import add_scan_options
 from factorcheck.report import DEFAULT_STEM, FORMATS, write
-from factorcheck.separability import ORDERS
 
 __all__ = ["register", "run"]
 
@@ -59,20 +58,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--pdf", action="store_true", help="also compile the LaTeX to a PDF")
     p.add_argument("--network", metavar="NAME", default=None,
                    help="add the cost table of a built-in network (e.g. mobilenet-v1)")
-    p.add_argument("--order", choices=[*ORDERS, "both"], default="both",
-                   help="order(s) of the decomposition to test (default: both)")
-    p.add_argument("--multiplier", type=int, default=1, metavar="D",
-                   help="depth multiplier tested for 'separable' (default: 1)")
-    p.add_argument("--rtol", type=float, default=None, metavar="R",
-                   help="call a layer separable when its relative distance is <= R")
-    p.add_argument("--layer", action="append", metavar="GLOB",
-                   help="only layers whose name matches (shell pattern; repeatable)")
-    p.add_argument("--layout", choices=list(LAYOUTS), default=None,
-                   help="weight layout of .npy/.npz/.safetensors files (default: OIHW)")
+    add_scan_options(p)
     p.add_argument("--timeout", type=float, default=120.0, metavar="S",
                    help="seconds allowed for each pdflatex run (default: 120)")
-    p.add_argument("--no-external-data", action="store_true",
-                   help="refuse ONNX models whose weights use external data files")
     p.set_defaults(func=run)
     return p
 
