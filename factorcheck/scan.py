@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from fractions import Fraction
 from typing import Any
@@ -38,6 +38,7 @@ import numpy as np
 
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel, read_model
+from factorcheck.io.memory import is_torch_module, list_mapping, list_module
 from factorcheck.kernel import as_kernel, check_layout, to_canonical
 from factorcheck.separability import ORDERS, Analysis, analyze
 from factorcheck.symbolic.cost import conv_cost, pointwise_cost, separable_cost, standard_cost
@@ -350,21 +351,6 @@ def _kind(n: int, m_g: int, group: int, taps: int) -> tuple[str, bool]:
     return "grouped", False
 
 
-def _per_group_slices(canonical: np.ndarray, group: int, order: str) -> np.ndarray:
-    """A kernel whose slices in ``order`` are exactly the slices of every group's block.
-
-    pw-dw slices are per output channel, so the stored ``(n, m/G, kh, kw)``
-    weight already has them.  dw-pw slices are ``K_g[:, j]`` for each group ``g``
-    and input ``j``: moving the group axis next to the inputs,
-    ``(G, n/G, m/G, kh, kw) -> (n/G, G*m/G, kh, kw)``, lists them all.
-    """
-    if order == "pw-dw" or group == 1:
-        return canonical
-    n, m_g, kh, kw = canonical.shape
-    blocks = canonical.reshape(group, n // group, m_g, kh, kw)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(n // group, group * m_g, kh, kw)
-
-
 def _cost_ratio(order: str, terms: int, n_g: int, m_g: int, kh: int, kw: int) -> float:
     """MACs (dw-pw) or parameters (pw-dw) of an exact ``terms``-term DSC over the standard layer's.
 
@@ -384,14 +370,13 @@ def _cost_ratio(order: str, terms: int, n_g: int, m_g: int, kh: int, kw: int) ->
 
 def _analyse(canonical: np.ndarray, group: int, order: str, multiplier: int,
              rtol: float | None, stored_dtype: str = "") -> OrderResult:
-    """Analyse every group's block in one call (see :func:`_per_group_slices`).
+    """Analyse every group's block in one call (``analyze(..., groups=group)``).
 
     Weights stored as bfloat16 arrive widened to float32; they are judged with
     bfloat16's epsilon, the precision they really have.
     """
-    kernel = as_kernel(_per_group_slices(canonical, group, order),
-                       precision="bfloat16" if stored_dtype == "bfloat16" else None)
-    a = analyze(kernel, order=order, multiplier=multiplier, rtol=rtol)
+    kernel = as_kernel(canonical, precision="bfloat16" if stored_dtype == "bfloat16" else None)
+    a = analyze(kernel, order=order, multiplier=multiplier, rtol=rtol, groups=group)
     n, m_g, kh, kw = canonical.shape
     cost = _cost_ratio(order, a.min_multiplier, n // group, m_g, kh, kw)
     return OrderResult(order, a.separable, a.exact, a.min_multiplier, a.distance,
@@ -466,6 +451,7 @@ def scan(
     max_bytes: int = MAX_TENSOR_BYTES,
     allow_external_data: bool = True,
     progress: Progress | None = None,
+    group: int | None = None,
 ) -> ScanResult:
     """Analyse every convolution weight of a model file, one layer at a time.
 
@@ -492,6 +478,11 @@ def scan(
         ONNX: read external data from inside the model's folder, or refuse it.
     progress : callable, optional
         ``progress(done, total, name)`` after each layer.
+    group : int, optional
+        ``G`` for the weights of formats that do not record it (npy, npz,
+        safetensors, PyTorch): each is then judged per group, like
+        ``analyze(..., groups=G)``.  By default ``G`` is inferred from the
+        shape; ONNX files always state it.
 
     Returns
     -------
@@ -526,6 +517,7 @@ def scan(
     dw depthwise True 1
     """
     options = _options(order, multiplier, rtol, layer)
+    _with_group((), group)  # validate before reading anything
     contents = read_model(path, max_bytes=max_bytes, allow_external_data=allow_external_data)
     if layout is not None:
         layout = check_layout(layout)
@@ -534,14 +526,14 @@ def scan(
                 f"layout {layout!r}: {contents.format} weights are always 'OIHW'; "
                 f"layout applies only to {', '.join(sorted(_FREE_LAYOUT))} files"
             )
-    return _scan_stored(contents.kernels, contents.skipped, contents.path, layout, options,
-                        progress)
+    return _scan_stored(_with_group(contents.kernels, group), contents.skipped, contents.path,
+                        layout, options, progress)
 
 
 def scan_kernels(
-    kernels: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    kernels: Mapping[str, Any] | Iterable[tuple[str, Any]] | Any,
     *,
-    group: int = 1,
+    group: int | None = None,
     layout: str = "OIHW",
     order: str | Sequence[str] | None = None,
     multiplier: int = 1,
@@ -549,16 +541,26 @@ def scan_kernels(
     layer: str | Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> ScanResult:
-    """Analyse named in-memory kernels as :func:`scan` analyses a file's layers.
+    """Analyse an in-memory model as :func:`scan` analyses a model file.
 
     Parameters
     ----------
-    kernels : mapping or iterable of (name, array)
-        The kernels, in ``layout``; NumPy arrays or anything with ``__array__``.
-    group : int
-        ``G`` for every kernel.
+    kernels : mapping, iterable of (name, array), or torch.nn.Module
+        A state dict, ``np.load``-ed ``.npz`` data or any ``{name: array}``
+        mapping (nested mappings are walked, keys joined by dots): it is read
+        as a ``.npz`` or safetensors file is, so 3-D and 4-D arrays are the
+        convolution weights, in ``layout``; other values (biases, batch-norm
+        weights, linear weights) are listed in ``skipped`` with the reason; and
+        depthwise layers are inferred from the shape (see the module notes).
+        A ``torch.nn.Module`` is read as its ONNX export would be: every
+        ``nn.Conv1d``/``nn.Conv2d`` with the groups, stride, padding and
+        dilation the layer states.  torch is not imported unless the caller
+        has already imported it.
+    group : int, optional
+        ``G`` for every kernel whose group the input does not state (all of a
+        mapping's); by default it is inferred from the shape.
     layout, order, multiplier, rtol, layer, progress
-        As in :func:`scan`.
+        As in :func:`scan` (a Module is always ``"OIHW"``).
 
     Returns
     -------
@@ -568,25 +570,50 @@ def scan_kernels(
     Examples
     --------
     >>> import numpy as np
-    >>> result = scan_kernels([("pw", np.ones((8, 4, 1, 1))), ("c", np.ones((8, 4, 3)))])
+    >>> result = scan_kernels({"pw": np.ones((8, 4, 1, 1)), "c": np.ones((8, 4, 3)),
+    ...                        "dw": np.ones((8, 1, 3, 3)), "bias": np.zeros(8)})
     >>> [(r.name, r.kind, r.conv_dims, r.trivial) for r in result.layers]
-    [('pw', 'pointwise', 2, True), ('c', 'standard', 1, False)]
+    [('pw', 'pointwise', 2, True), ('c', 'standard', 1, False), ('dw', 'depthwise', 2, True)]
+    >>> [(s.name, s.reason) for s in result.skipped]
+    [('bias', '1-D tensor of shape (8,) is not a convolution weight (expected 3-D or 4-D)')]
     """
-    if isinstance(group, bool) or not isinstance(group, int) or group < 1:
-        raise FactorcheckError(f"group must be an integer >= 1, got {group!r}")
     options = _options(order, multiplier, rtol, layer)
     layout = check_layout(layout)
-    pairs = kernels.items() if isinstance(kernels, Mapping) else kernels
-    stored = [_in_memory(str(name), array, layout, group) for name, array in pairs]
-    return _scan_stored(stored, (), "", layout, options, progress)
+    _with_group((), group)  # validate before reading anything
+    if is_torch_module(kernels):
+        if layout != "OIHW":
+            raise FactorcheckError(f"layout {layout!r}: a torch.nn.Module's weights are 'OIHW'")
+        stored, skipped = list_module(kernels)
+    elif isinstance(kernels, (str, bytes, os.PathLike)):
+        raise FactorcheckError(f"scan_kernels takes in-memory kernels, got the path "
+                               f"{kernels!r}; use scan() for files")
+    else:
+        stored, skipped = list_mapping(_pairs(kernels), layout)
+    return _scan_stored(_with_group(stored, group), skipped, "", layout, options, progress)
 
 
-def _in_memory(name: str, array: Any, layout: str, group: int) -> StoredKernel:
-    """Wrap an array as a StoredKernel (validated by :func:`analyze` when scanned)."""
-    data = np.asarray(array)
-    if data.ndim not in (3, 4):
+def _with_group(kernels: Sequence[StoredKernel], group: int | None) -> list[StoredKernel]:
+    """``group`` for every kernel whose source does not state one (``None``: infer it)."""
+    if group is not None and (isinstance(group, bool) or not isinstance(group, int)
+                              or group < 1):
+        raise FactorcheckError(f"group must be an integer >= 1 or None, got {group!r}")
+    if group is None:
+        return list(kernels)
+    return [k if k.group is not None else replace(k, group=group) for k in kernels]
+
+
+def _pairs(kernels: Any) -> Mapping[str, Any] | Iterable[tuple[str, Any]]:
+    """A mapping, or an iterable of ``(name, array)`` pairs; anything else is refused."""
+    if isinstance(kernels, Mapping) or hasattr(kernels, "items"):
+        return kernels if isinstance(kernels, Mapping) else dict(kernels.items())
+    try:
+        pairs = [tuple(pair) for pair in kernels]
+    except TypeError:
+        pairs = None
+    if pairs is None or any(len(pair) != 2 for pair in pairs):
         raise FactorcheckError(
-            f"kernel {name!r}: expected a 3-D or 4-D convolution weight, got shape {data.shape}"
+            "scan_kernels expects a mapping of name -> array (a state dict, np.load data), "
+            f"an iterable of (name, array) pairs, or a torch.nn.Module; got "
+            f"{type(kernels).__name__}"
         )
-    return StoredKernel(name, tuple(data.shape), str(data.dtype), layout, group=group,
-                        _read=lambda: data)
+    return [(str(name), value) for name, value in pairs]

@@ -103,6 +103,9 @@ class Analysis:
         Per slice, the share of its squared norm kept by the nearest kernel.
     norm : float
         Frobenius norm of the kernel.
+    groups : int
+        ``G``, the group count of the convolution: ``shape`` is then
+        ``(n, m/G, kh, kw)`` and the slices are those of every group's block.
 
     Examples
     --------
@@ -131,9 +134,11 @@ class Analysis:
     relative_distance: float
     energy_kept: np.ndarray
     norm: float
+    groups: int = 1
 
     def __str__(self) -> str:
         verdict = "separable" if self.separable else "not separable"
+        verdict += f" per group (G={self.groups})" if self.groups > 1 else ""
         how = "exactly" if self.exact else f"({self.criterion} tolerance {self.tolerance:.3g})"
         return (
             f"{self.order} d={self.multiplier}: {verdict} {how}; min multiplier "
@@ -157,6 +162,12 @@ class Factors:
     give 3-D factors.  Exact kernels give exact factors (object arrays of
     :class:`fractions.Fraction`).
 
+    ``groups`` is the group count of the depthwise convolution (``m`` for
+    dw-pw, ``n`` for pw-dw).  A grouped kernel ``(n, m/G, kh, kw)`` factors
+    per group: the depthwise factor is as above, and the pointwise one is a
+    grouped 1x1 convolution with ``pointwise_groups = G`` groups, shape
+    ``(n, m*d/G, 1, 1)`` for dw-pw and ``(n*d, m/G, 1, 1)`` for pw-dw.
+
     Examples
     --------
     >>> import numpy as np, factorcheck
@@ -166,6 +177,9 @@ class Factors:
     ((2, 1, 3, 3), (3, 2, 1, 1), 2)
     >>> bool((f.to_kernel() == k).all())     # integer kernel: exact factors
     True
+    >>> g = factorcheck.decompose(np.ones((4, 3, 3, 3)), groups=2)   # 2 groups of 3 inputs
+    >>> g.depthwise.shape, g.pointwise.shape, g.pointwise_groups, g.to_kernel().shape
+    ((6, 1, 3, 3), (4, 3, 1, 1), 2, (4, 3, 3, 3))
     """
 
     depthwise: np.ndarray
@@ -174,6 +188,7 @@ class Factors:
     layout: str
     multiplier: int
     groups: int
+    pointwise_groups: int = 1
 
     def to_kernel(self) -> np.ndarray:
         """The standard kernel these factors compose to, in the same layout.
@@ -188,14 +203,16 @@ class Factors:
         ndim = self.depthwise.ndim
         dw = to_canonical(self.depthwise, self.layout)
         pw = to_canonical(self.pointwise, self.layout)[:, :, 0, 0]
-        d = self.multiplier
-        if self.order == "dw-pw":  # k_ij = sum_r pw[i, j*d + r] dw[j*d + r]
+        d, order = self.multiplier, self.order
+        if order == "dw-pw":  # k_ij = sum_r pw[i, j*d + r] dw[j*d + r]
+            pw = _per_group_slices(pw[:, :, None, None], self.pointwise_groups, order)[:, :, 0, 0]
             mu = pw.reshape(pw.shape[0], -1, d)
             b = dw[:, 0].reshape(-1, d, *dw.shape[2:])
             out = np.einsum("ijr,jrhw->ijhw", mu, b)
         else:  # k_ij = sum_r dw[i, r] pw[i*d + r, j]
             mu = pw.reshape(-1, d, pw.shape[1])
             out = np.einsum("irj,irhw->ijhw", mu, dw)
+        out = _from_group_slices(out, self.pointwise_groups, order)
         return from_canonical(out, self.layout, ndim)
 
 
@@ -223,6 +240,68 @@ def _check_options(
             raise FactorcheckError(f"rtol must be a real number in [0, 1], got {rtol}")
         rtol = float(rtol)
     return str(order), int(multiplier), rtol
+
+
+def _check_groups(groups: object, k: Kernel) -> int:
+    """Validate ``groups`` against a canonical kernel ``(n, m/G, kh, kw)``; return it."""
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise FactorcheckError(f"groups must be an integer >= 1, got {groups!r}")
+    n = k.shape[0]
+    if n % groups:
+        raise KernelError(
+            f"groups={groups} does not divide the kernel's {n} output channels "
+            f"(canonical shape {k.shape}); a grouped kernel has shape (n, m/groups, kh, kw)"
+        )
+    return int(groups)
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def _per_group_slices(canonical: np.ndarray, groups: int, order: str) -> np.ndarray:
+    """A kernel whose slices in ``order`` are exactly the slices of every group's block.
+
+    pw-dw slices are per output channel, so the stored ``(n, m/G, kh, kw)``
+    weight already has them.  dw-pw slices are ``K_g[:, j]`` for each group ``g``
+    and input ``j``: moving the group axis next to the inputs,
+    ``(G, n/G, m/G, kh, kw) -> (n/G, G*m/G, kh, kw)``, lists them all.
+    (:func:`_from_group_slices` undoes it.)
+    """
+    if order == "pw-dw" or groups == 1:
+        return canonical
+    n, m_g, kh, kw = canonical.shape
+    blocks = canonical.reshape(groups, n // groups, m_g, kh, kw)
+    return blocks.transpose(1, 0, 2, 3, 4).reshape(n // groups, groups * m_g, kh, kw)
+
+
+def _from_group_slices(sliced: np.ndarray, groups: int, order: str) -> np.ndarray:
+    """The grouped kernel ``(n, m/G, kh, kw)`` whose :func:`_per_group_slices` is ``sliced``."""
+    if order == "pw-dw" or groups == 1:
+        return sliced
+    n_g, m, kh, kw = sliced.shape
+    blocks = sliced.reshape(n_g, groups, m // groups, kh, kw)
+    return blocks.transpose(1, 0, 2, 3, 4).reshape(n_g * groups, m // groups, kh, kw)
+
+
+def _grouped(k: Kernel, groups: int, order: str) -> Kernel:
+    """``k`` rearranged so that its slices in ``order`` are every group's slices."""
+    return k if groups == 1 else replace(k, data=_per_group_slices(k.data, groups, order))
+
+
+def _regroup(factors: Factors, groups: int) -> Factors:
+    """Factors of :func:`_grouped` ``(k)`` as the factors of the grouped kernel ``k``.
+
+    Only the dw-pw pointwise factor changes: its rows become the grouped 1x1
+    convolution ``(n, m*d/G)`` (group ``g`` reads the depthwise channels of its
+    own inputs, which are contiguous).
+    """
+    if groups == 1:
+        return factors
+    point = to_canonical(factors.pointwise, factors.layout)
+    if factors.order == "dw-pw":
+        point = _from_group_slices(point, groups, "dw-pw")
+    pointwise = from_canonical(point, factors.layout, factors.pointwise.ndim)
+    return replace(factors, pointwise=pointwise, pointwise_groups=groups)
 
 
 # --------------------------------------------------------------------------- slices
@@ -342,6 +421,7 @@ def analyze(
     order: str = "dw-pw",
     multiplier: int = 1,
     rtol: float | None = None,
+    groups: int = 1,
 ) -> Analysis:
     """Decide whether a kernel is depthwise separable, and how far it is otherwise.
 
@@ -363,6 +443,12 @@ def analyze(
         to the nearest separable kernel is at most ``rtol``.  By default a
         float kernel is judged by numerical rank with ``max(rows, cols) * eps``
         of its own dtype, and an integer or rational kernel exactly.
+    groups : int
+        ``G`` of a grouped convolution, whose kernel has shape
+        ``(n, m/G, kh, kw)`` (PyTorch ``groups``, ONNX ``group``).  Each group's
+        block is judged as its own kernel: the slices are those of every
+        block, so ranks, distances and the verdict are per group, exactly as
+        :func:`factorcheck.scan.scan` judges a grouped layer of a file.
 
     Returns
     -------
@@ -396,13 +482,19 @@ def analyze(
     (True, 1, True)
     >>> factorcheck.analyze([[[1, 2]], [[3, 4]]]).separable   # integers: exact verdict
     False
+    >>> two = np.concatenate([k, 2 * k[:, ::-1]])              # two groups, each separable
+    >>> factorcheck.analyze(two, groups=2).separable, factorcheck.analyze(two).separable
+    (True, False)
     """
     order, multiplier, rtol = _check_options(order, multiplier, rtol)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout, check_finite=False)
-    spectra = _spectra(k.as_float(), order)
+    groups = _check_groups(groups, k)
+    sliced = _grouped(k, groups, order)
+    spectra = _spectra(sliced.as_float(), order)
     if not np.isfinite(spectra.sigma).all():  # NaN or inf entries always end here
         require_finite(k.data) if kernel is k else as_kernel(kernel, layout)  # raises, user's index
-    return _verdict(k, order, multiplier, rtol, spectra)
+    result = _verdict(sliced, order, multiplier, rtol, spectra)
+    return result if groups == 1 else replace(result, shape=k.shape, groups=groups)
 
 
 def _exact_ranks(k: Kernel, order: str, sigma: np.ndarray, d: int) -> np.ndarray:
@@ -480,6 +572,7 @@ def is_separable(
     order: str = "dw-pw",
     multiplier: int = 1,
     rtol: float | None = None,
+    groups: int = 1,
 ) -> bool:
     """Whether ``kernel`` is a depthwise separable convolution (see :func:`analyze`).
 
@@ -495,7 +588,8 @@ def is_separable(
     >>> factorcheck.is_separable(k, rtol=1e-3)     # ...but it is close
     True
     """
-    return analyze(kernel, layout=layout, order=order, multiplier=multiplier, rtol=rtol).separable
+    return analyze(kernel, layout=layout, order=order, multiplier=multiplier, rtol=rtol,
+                   groups=groups).separable
 
 
 # --------------------------------------------------------------------------- factors
@@ -588,14 +682,15 @@ def decompose(
     order: str = "dw-pw",
     multiplier: int = 1,
     rtol: float | None = None,
+    groups: int = 1,
     approximate: bool = False,
 ) -> Factors:
     """Factor a kernel into a depthwise and a pointwise convolution.
 
     Parameters
     ----------
-    kernel, layout, order, multiplier, rtol
-        As for :func:`analyze`.
+    kernel, layout, order, multiplier, rtol, groups
+        As for :func:`analyze`; a grouped kernel factors per group (see :class:`Factors`).
     approximate : bool
         If True, return the factors of the nearest separable kernel when the
         kernel itself is not separable, instead of raising.
@@ -622,17 +717,22 @@ def decompose(
     ...
     factorcheck.errors.NotSeparableError: ...
     """
-    result = analyze(kernel, layout=layout, order=order, multiplier=multiplier, rtol=rtol)
+    result = analyze(kernel, layout=layout, order=order, multiplier=multiplier, rtol=rtol,
+                     groups=groups)
     if not result.separable and not approximate:
         raise NotSeparableError(_not_separable_message(result), result.relative_distance)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
     exact = k.exact and result.min_multiplier <= result.multiplier  # ranks are exact here
-    return _cast(_assemble(k, result.order, result.multiplier, exact), _float_dtype(k))
+    sliced = _grouped(k, result.groups, result.order)
+    factors = _assemble(sliced, result.order, result.multiplier, exact)
+    return _cast(_regroup(factors, result.groups), _float_dtype(k))
 
 
 def _not_separable_message(result: Analysis) -> str:
     return (
-        f"kernel of shape {result.shape} (OIHW) is not {result.order} separable with "
+        f"kernel of shape {result.shape} (OIHW"
+        f"{f', {result.groups} groups' if result.groups > 1 else ''}) is not {result.order} "
+        "separable with "
         f"multiplier {result.multiplier}: its relative distance to the nearest separable kernel "
         f"is {result.relative_distance:.3e}; it needs multiplier {result.min_multiplier} to "
         "factor exactly. Pass approximate=True for the factors of the nearest separable kernel, "
@@ -647,6 +747,7 @@ def nearest_separable(
     order: str = "dw-pw",
     multiplier: int = 1,
     rtol: float | None = None,
+    groups: int = 1,
 ) -> np.ndarray:
     """The nearest kernel (Frobenius norm) that factors with ``multiplier`` terms per slice.
 
@@ -654,7 +755,8 @@ def nearest_separable(
     (Eckart-Young); the result has the kernel's shape and layout, and its float
     dtype (float64 for integer and rational kernels).  ``rtol`` is accepted so
     that every function takes the same options; the nearest kernel does not
-    depend on it.  A kernel whose nearest one lies beyond float64's range is
+    depend on it.  With ``groups`` the truncation is per group, as in
+    :func:`analyze`.  A kernel whose nearest one lies beyond float64's range is
     a :class:`~factorcheck.KernelError`.
 
     Examples
@@ -667,8 +769,10 @@ def nearest_separable(
     """
     order, multiplier, _ = _check_options(order, multiplier, rtol)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
+    groups = _check_groups(groups, k)
     with np.errstate(over="ignore", invalid="ignore"):
-        nearest = _assemble(k, order, multiplier, exact=False).to_kernel()
+        factors = _assemble(_grouped(k, groups, order), order, multiplier, exact=False)
+        nearest = _regroup(factors, groups).to_kernel()
     if not np.isfinite(nearest).all():
         raise KernelError(
             "the nearest separable kernel has entries beyond float64's range (about 1.8e308); "

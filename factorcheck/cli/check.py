@@ -56,6 +56,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="model files; none analyses the built-in demo kernels")
     add_scan_options(p)
+    p.add_argument("--groups", type=int, default=None, metavar="G",
+                   help="judge every weight per group, as a convolution with G groups, where the "
+                        "file does not record it (.npy .npz .safetensors PyTorch; default: "
+                        "depthwise inferred from the shape, else 1)")
     p.add_argument("--json", action="store_true", help="print JSON (schema in the README)")
     p.add_argument("--require-separable", action="store_true",
                    help="exit 1 unless every non-trivial layer is separable in every order")
@@ -122,7 +126,7 @@ def _scan(args: argparse.Namespace, progress: Any) -> ScanResult:
     """Scan every PATH (or the demo kernels) with the options given."""
     options = {"order": None if args.order == "both" else args.order,
                "multiplier": args.multiplier, "rtol": args.rtol, "layer": args.layer,
-               "progress": progress}
+               "progress": progress, "group": getattr(args, "groups", None)}
     if not args.paths:
         if args.layout is not None:
             raise FactorcheckError("--layout applies to model files; the demo kernels are OIHW")
