@@ -409,6 +409,8 @@ def _scan_stored(kernels: Sequence[StoredKernel], skipped: Iterable[SkippedTenso
     chosen = [k for k in kernels if _selected(k.name, patterns)]
     records, skips = [], [SkippedLayer(s.name, file, s.reason) for s in skipped
                           if _selected(s.name, patterns)]
+    if patterns and not chosen and not skips:
+        raise FactorcheckError(_no_match_message(patterns, [k.name for k in kernels], file))
     for done, stored in enumerate(chosen, start=1):
         try:
             records.append(_record(stored, file, layout or stored.layout, **options))
@@ -420,6 +422,24 @@ def _scan_stored(kernels: Sequence[StoredKernel], skipped: Iterable[SkippedTenso
             progress(done, len(chosen), stored.name)
     return ScanResult(tuple(records), tuple(skips), options["orders"], options["multiplier"],
                       options["rtol"])
+
+
+#: At most this many layer names are listed when a ``layer`` pattern matches none.
+_NAMES_LISTED = 20
+
+
+def _no_match_message(patterns: tuple[str, ...], names: list[str], file: str) -> str:
+    """``layer`` patterns matched nothing: say so and list the layers that exist."""
+    where = repr(file) if file else "the kernels given"
+    asked = f"layer pattern{'s' if len(patterns) > 1 else ''} {', '.join(map(repr, patterns))}"
+    if not names:
+        return f"{asked}: {where} has no convolution layer to match"
+    shown = ", ".join(repr(n if len(n) <= 80 else n[:77] + "...") for n in names[:_NAMES_LISTED])
+    more = f", ... and {len(names) - _NAMES_LISTED} more" if len(names) > _NAMES_LISTED else ""
+    return (f"{asked} match{'' if len(patterns) > 1 else 'es'} no layer of {where}; "
+            f"{'the layer is' if len(names) == 1 else f'the {len(names)} layers are'}: "
+            f"{shown}{more} "
+            "(patterns are shell-style and case-sensitive, e.g. 'conv*')")
 
 
 def _is_kernel_problem(err: FactorcheckError) -> bool:

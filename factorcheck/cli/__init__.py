@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -40,7 +41,51 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"factorcheck.cli.{name}").register(subparsers)
+    for choice in subparsers._choices_actions:  # the one-line help of each command
+        choice.help = plain(choice.help)
+    for sub in subparsers.choices.values():
+        sub.description = _description(sub.description)
+        sub.epilog = plain(sub.epilog)
+        for action in sub._actions:
+            action.help = plain(action.help)
     return parser
+
+
+#: ``:role:`~a.b.name``` (Sphinx cross-references) and ````literal```` (RST inline literals).
+_ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]*)``")
+
+
+def plain(text: str | None) -> str | None:
+    """Help text without reStructuredText markup (the docstrings' ````x```` and ``:func:``).
+
+    Examples
+    --------
+    >>> plain("see :func:`~factorcheck.scan.scan` and ``--json``")
+    'see scan and --json'
+    """
+    if not text:
+        return text
+    return _LITERAL.sub(r"\1", _ROLE.sub(r"\1", text))
+
+
+def _description(text: str | None) -> str | None:
+    """A command's description from its module docstring's first paragraph, in plain text.
+
+    The docstrings open with the command line (````factorcheck check [PATH ...]````:
+    what it does); usage already shows it, so the description starts at the
+    words after the colon.
+
+    Examples
+    --------
+    >>> _description("``factorcheck check [PATH ...]``: which layers are separable.")
+    'Which layers are separable.'
+    """
+    if not text:
+        return text
+    text = re.sub(r"^``factorcheck [^`]*``:\s*", "", text)
+    text = plain(text)
+    return text[:1].upper() + text[1:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from factorcheck.report.escape import printable, shorten
 from factorcheck.scan import LayerRecord, OrderResult, ScanResult, scan, scan_kernels
 from factorcheck.separability import ORDERS
 
-__all__ = ["add_scan_options", "register", "run"]
+__all__ = ["add_scan_options", "progress_bar", "register", "run"]
 
 #: Show a progress bar (when stderr is a terminal) from this many layers on.
 PROGRESS_MIN_LAYERS = 8
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     * exact verdict (integer kernel)
     0
     """
-    result = _scan(args, progress=_progress_bar(sys.stderr))
+    result = _scan(args, progress=progress_bar(sys.stderr))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
@@ -230,8 +230,17 @@ def format_summary(result: ScanResult) -> str:
 # --------------------------------------------------------------------------- progress
 
 
-def _progress_bar(stream: TextIO) -> Any:
-    """A ``progress(done, total, name)`` drawing a bar on ``stream`` if it is a terminal."""
+def progress_bar(stream: TextIO) -> Any:
+    """A ``progress(done, total, name)`` drawing a bar on ``stream`` if it is a terminal.
+
+    ``check`` and ``report`` both use it; ``None`` when ``stream`` is not a terminal.
+
+    Examples
+    --------
+    >>> import io
+    >>> progress_bar(io.StringIO()) is None
+    True
+    """
     if not (hasattr(stream, "isatty") and stream.isatty()):
         return None
 
@@ -246,3 +255,6 @@ def _progress_bar(stream: TextIO) -> Any:
         stream.flush()
 
     return progress
+
+
+_progress_bar = progress_bar  # the private name earlier callers imported

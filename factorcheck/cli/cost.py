@@ -62,6 +62,17 @@ def _positive(text: str) -> int:
     return _int(text, "value", 1)
 
 
+_EPILOG = """\
+sizes: N or HxW (height x width); every number is read as a decimal integer,
+never evaluated.  Costs are dense (every output position does a full kernel's
+work) and padding-aware (zero-padding taps skipped); the separable layer is a
+depthwise convolution (d filters per input channel) then a 1x1 convolution.
+example: factorcheck cost --input 112 --kernel 3 -m 32 -n 64 --padding 1
+exit status: 0 printed; 2 bad input (a size, channel count or option that does
+not make a layer), with a message on stderr.
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``cost`` subcommand.
 
@@ -76,21 +87,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """
     parser = subparsers.add_parser(
         "cost", help="count MACs, FLOPs and parameters of one layer",
-        description="Compare a standard convolution with its depthwise separable replacement.")
+        description="Compare a standard convolution with its depthwise separable replacement:\n"
+                    "MACs, additions, FLOPs, parameters and their exact ratios.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", type=parse_size, required=True, metavar="H[xW]",
-                        help="input spatial size D_f")
+                        help="input spatial size D_f: H, or HxW (required)")
     parser.add_argument("--kernel", type=parse_size, required=True, metavar="K[xK]",
-                        help="kernel size D_k")
-    parser.add_argument("--in-channels", "-m", type=_positive, required=True, metavar="M")
-    parser.add_argument("--out-channels", "-n", type=_positive, required=True, metavar="N")
-    parser.add_argument("--stride", type=parse_size, default=1, metavar="S[xS]")
+                        help="kernel size D_k: K, or KhxKw (required)")
+    parser.add_argument("--in-channels", "-m", type=_positive, required=True, metavar="M",
+                        help="input channels M (required)")
+    parser.add_argument("--out-channels", "-n", type=_positive, required=True, metavar="N",
+                        help="output channels N (required)")
+    parser.add_argument("--stride", type=parse_size, default=1, metavar="S[xS]",
+                        help="stride: S, or SxS per axis (default 1)")
     parser.add_argument("--padding", type=parse_padding, default=0, metavar="P",
-                        help="p, ph,pw or top,bottom,left,right (default 0)")
-    parser.add_argument("--dilation", type=parse_size, default=1, metavar="D[xD]")
+                        help="zero padding: p, ph,pw or top,bottom,left,right (default 0)")
+    parser.add_argument("--dilation", type=parse_size, default=1, metavar="D[xD]",
+                        help="dilation: D, or DxD per axis (default 1)")
     parser.add_argument("--multiplier", type=_positive, default=1, metavar="d",
-                        help="depth multiplier of the depthwise stage")
-    parser.add_argument("--bias", action="store_true", help="count a bias in every layer")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+                        help="depth multiplier d: filters per input channel in the depthwise "
+                             "stage (default 1)")
+    parser.add_argument("--bias", action="store_true",
+                        help="count a bias in every layer (the standard one and both stages)")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON (exact ratios as strings, and floats) instead of a table")
     parser.set_defaults(func=run)
 
 

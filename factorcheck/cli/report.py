@@ -19,7 +19,7 @@ import argparse
 import sys
 from typing import Any
 
-from factorcheck.cli.check import add_scan_options
+from factorcheck.cli.check import add_scan_options, progress_bar
 from factorcheck.report import DEFAULT_STEM, FORMATS, write
 
 __all__ = ["register", "run"]
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         order=None if args.order == "both" else args.order, multiplier=args.multiplier,
         rtol=args.rtol, layer=args.layer, layout=args.layout, network=args.network,
         allow_external_data=not args.no_external_data, timeout=args.timeout,
+        progress=progress_bar(sys.stderr),
     )
     if not written.files:
         sys.stdout.write(written.text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 
 from factorcheck.errors import FileFormatError
 
-__all__ = ["MAX_TENSOR_BYTES", "ModelContents", "SkippedTensor", "StoredKernel"]
+__all__ = ["MAX_TENSOR_BYTES", "ModelContents", "SkippedTensor", "StoredKernel", "natural_key"]
 
 #: Largest tensor a loader will read (bytes); larger ones are refused before allocating.
 MAX_TENSOR_BYTES: int = 4 * 2**30
@@ -111,6 +112,25 @@ class ModelContents:
     format: str
     kernels: tuple[StoredKernel, ...]
     skipped: tuple[SkippedTensor, ...]
+
+
+_DIGITS = re.compile(r"(\d+)", re.ASCII)
+
+
+def natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
+    """Sort key putting ``layer3.2`` before ``layer3.10``: runs of digits compare as numbers.
+
+    Used wherever layers are listed in the order of their names rather than
+    in the order the model gives (safetensors stores tensors sorted by name).
+
+    Examples
+    --------
+    >>> sorted(["layer3.10.conv", "layer3.2.conv", "layer10", "layer3.2.bn", "Layer1"],
+    ...        key=natural_key)
+    ['Layer1', 'layer3.2.bn', 'layer3.2.conv', 'layer3.10.conv', 'layer10']
+    """
+    parts = _DIGITS.split(name)  # text at even indices, digit runs at odd ones
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
 
 
 def check_nbytes(name: str, shape: tuple[int, ...], itemsize: int, max_bytes: int) -> int:

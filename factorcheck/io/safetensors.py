@@ -9,7 +9,9 @@ NumPy cannot represent, are widened exactly to ``float32`` from their raw bits
 
 Which tensors are convolution weights is decided by rank: 4-D (2-D
 convolutions) or 3-D (1-D convolutions).  The layout is taken to be PyTorch's
-``"OIHW"`` unless the scan's ``layout`` argument says otherwise.
+``"OIHW"`` unless the scan's ``layout`` argument says otherwise.  The file
+keeps no model order (tensors are stored sorted by name, as text), so layers
+are listed in natural order of their names: ``layer3.2`` before ``layer3.10``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from factorcheck.io._common import (
     StoredKernel,
     check_nbytes,
     file_size,
+    natural_key,
     read_exact,
     require,
     widen_bfloat16,
@@ -111,7 +114,7 @@ def load_safetensors(path: str | os.PathLike, *,
     listed = _list_tensors(path)
     data_start, header = _header(path)
     kernels, skipped = [], []
-    for name, shape, dtype in listed:
+    for name, shape, dtype in sorted(listed, key=lambda entry: natural_key(entry[0])):
         if len(shape) not in (3, 4):
             continue
         if dtype not in _DTYPES:

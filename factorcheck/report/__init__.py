@@ -41,6 +41,7 @@ from factorcheck.report.latex import render_latex
 from factorcheck.report.markdown import render_markdown
 from factorcheck.report.model import Report, build
 from factorcheck.report.pdf import DEFAULT_TIMEOUT, compile_pdf
+from factorcheck.scan import Progress
 
 __all__ = [
     "DEFAULT_STEM",
@@ -145,6 +146,7 @@ def write(
     network: str | None = None,
     allow_external_data: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
 ) -> Written:
     """Build a report and write it, as LaTeX (optionally compiled to PDF), Markdown or JSON.
 
@@ -168,6 +170,8 @@ def write(
         Add the cost table of a built-in network.
     timeout : float
         Seconds allowed for each pdflatex run.
+    progress : callable, optional
+        ``progress(done, total, name)`` after each layer analysed (see :func:`build`).
 
     Returns
     -------
@@ -190,7 +194,8 @@ def write(
     """
     path, format = _resolve(output, format, pdf)
     report = build(paths, order=order, multiplier=multiplier, rtol=rtol, layer=layer,
-                   layout=layout, network=network, allow_external_data=allow_external_data)
+                   layout=layout, network=network, allow_external_data=allow_external_data,
+                   progress=progress)
     text = render(report, format)
     files: list[Path] = []
     if path is not None:

@@ -28,7 +28,7 @@ from factorcheck._version import __version__
 from factorcheck.demo import demo_kernels
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import to_canonical
-from factorcheck.scan import LayerRecord, ScanResult, scan, scan_kernels
+from factorcheck.scan import LayerRecord, Progress, ScanResult, scan, scan_kernels
 from factorcheck.symbolic.cost import separable_cost, standard_cost
 from factorcheck.symbolic.derivation import Proof
 from factorcheck.symbolic.network import NetworkComparison, compare_standard, network_table
@@ -305,6 +305,7 @@ def build(
     network: str | None = None,
     proofs: Iterable[str] | None = None,
     allow_external_data: bool = True,
+    progress: Progress | None = None,
 ) -> Report:
     """Gather everything a report shows.
 
@@ -321,6 +322,9 @@ def build(
         Proof names (all by default).
     allow_external_data : bool
         ONNX: read external data from inside the model's folder, or refuse it.
+    progress : callable, optional
+        ``progress(done, total, name)`` after each layer of each source, as in
+        :func:`factorcheck.scan.scan`.
 
     Returns
     -------
@@ -334,7 +338,8 @@ def build(
     >>> report.ok, report.worked_example.ratio
     (True, 25/144)
     """
-    options = {"order": order, "multiplier": multiplier, "rtol": rtol, "layer": layer}
+    options = {"order": order, "multiplier": multiplier, "rtol": rtol, "layer": layer,
+               "progress": progress}
     sources: list[SourceReport] = []
     if not paths:
         if layout is not None:
