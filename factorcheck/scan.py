@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from factorcheck.display import Display, Displayable, describe_layer, describe_scan
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel, read_model
 from factorcheck.io.memory import is_torch_module, list_mapping, list_module
@@ -104,8 +105,8 @@ class OrderResult:
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class LayerRecord:
+@dataclass(frozen=True, repr=False)
+class LayerRecord(Displayable):
     """What a scan found about one convolution layer.
 
     Attributes
@@ -157,6 +158,9 @@ class LayerRecord:
         """The :class:`OrderResult` for ``order`` (``"dw-pw"`` or ``"pw-dw"``)."""
         return self.dw_pw if order == "dw-pw" else self.pw_dw
 
+    def _display(self) -> Display:
+        return describe_layer(self)
+
 
 @dataclass(frozen=True)
 class SkippedLayer:
@@ -200,8 +204,8 @@ class ScanSummary:
     median_relative_distance: dict[str, float | None] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ScanResult:
+@dataclass(frozen=True, repr=False)
+class ScanResult(Displayable):
     """The records of one or more scanned files.
 
     Attributes
@@ -235,6 +239,9 @@ class ScanResult:
             return NotImplemented
         return ScanResult(self.layers + other.layers, self.skipped + other.skipped,
                           self.orders, self.multiplier, self.rtol)
+
+    def _display(self) -> Display:
+        return describe_scan(self)
 
     def summary(self) -> ScanSummary:
         """Count separable layers and the median relative distance per order (trivial excluded)."""

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from factorcheck.display import Display, Displayable, describe_analysis, describe_factors
 from factorcheck.errors import FactorcheckError, KernelError, NotSeparableError
 from factorcheck.exact import exact_factors, exact_rank, exact_singular_ratios
 from factorcheck.kernel import Kernel, as_kernel, from_canonical, require_finite, to_canonical
@@ -62,8 +63,8 @@ _SAFE_RANGE = (1e-140, 1e140)
 _CHUNK_ENTRIES = 1 << 22
 
 
-@dataclass(frozen=True, eq=False)
-class Analysis:
+@dataclass(frozen=True, eq=False, repr=False)
+class Analysis(Displayable):
     """What :func:`analyze` found about one kernel.
 
     Attributes
@@ -145,9 +146,12 @@ class Analysis:
             f"{self.min_multiplier}, relative distance {self.relative_distance:.3e}"
         )
 
+    def _display(self) -> Display:
+        return describe_analysis(self)
 
-@dataclass(frozen=True, eq=False)
-class Factors:
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Factors(Displayable):
     """The two convolutions of a depthwise separable decomposition, in the caller's layout.
 
     For ``order="dw-pw"`` with ``m`` inputs, ``n`` outputs and multiplier
@@ -189,6 +193,9 @@ class Factors:
     multiplier: int
     groups: int
     pointwise_groups: int = 1
+
+    def _display(self) -> Display:
+        return describe_factors(self)
 
     def to_kernel(self) -> np.ndarray:
         """The standard kernel these factors compose to, in the same layout.
