@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,12 +45,14 @@ __all__ = [
     "array_summary",
     "describe_analysis",
     "describe_factors",
+    "describe_fields",
     "describe_layer",
     "describe_scan",
     "quantiles",
     "render_html",
     "render_text",
     "safe_name",
+    "summary",
 ]
 
 #: The longest ``repr`` of any result, in lines.
@@ -95,7 +97,8 @@ class Displayable:
     """Mixin: ``__repr__`` and ``_repr_html_`` from the class's ``_display()``.
 
     Dataclasses using it pass ``repr=False`` so that the dataclass keeps this
-    ``__repr__``.
+    ``__repr__``.  Without its own ``_display`` a dataclass shows its fields,
+    each summarized on one line (:func:`describe_fields`).
 
     Examples
     --------
@@ -107,8 +110,8 @@ class Displayable:
       x  1
     """
 
-    def _display(self) -> Display:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
+    def _display(self) -> Display:
+        return describe_fields(self)
 
     def __repr__(self) -> str:
         return render_text(self._display())
@@ -172,6 +175,57 @@ def array_summary(array: np.ndarray, shape: bool = True) -> str:
     if array.dtype == object:
         return f"{head}exact (fractions), range [{array.min()}, {array.max()}]"
     return f"{head}{array.dtype}, range [{_number(array.min())}, {_number(array.max())}]"
+
+
+def summary(value: object, limit: int = NAME_LIMIT) -> str:
+    """One short line for any field value: arrays summarized, containers counted.
+
+    Examples
+    --------
+    >>> summary(np.zeros((3, 4))), summary((1, 2)), summary(tuple(range(50))), summary("ab")
+    ('3x4 float64, range [0, 0]', '(1, 2)', '50 int items', "'ab'")
+    """
+    if isinstance(value, np.ndarray):
+        return array_summary(value)
+    if isinstance(value, Displayable):
+        return value._display().title
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(safe_name(value, limit))
+        return f"{len(value)} characters: {safe_name(value, limit // 2)!r}"
+    if isinstance(value, (tuple, list, dict)):
+        text = safe_name(repr(value), 10**6)
+        if len(text) <= limit:
+            return text
+        if isinstance(value, dict):
+            return safe_name(f"{len(value)} keys: {', '.join(map(str, value))}", limit)
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"{len(value)} {'/'.join(kinds)} items"
+    return safe_name(repr(value), limit)
+
+
+def describe_fields(obj: object) -> Display:
+    """The default display of a dataclass: its shown fields, one summarized line each.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True, repr=False)
+    ... class Result(Displayable):
+    ...     values: np.ndarray
+    ...     name: str
+    >>> Result(np.arange(2000.0), "r")
+    Result
+      values  2000 float64, range [0, 1999]
+      name    'r'
+    """
+    shown = [f.name for f in fields(obj) if f.repr] if is_dataclass(obj) else \
+        sorted(k for k in vars(obj) if not k.startswith("_"))
+    facts = tuple((name, summary(getattr(obj, name))) for name in shown)
+    budget = MAX_REPR_LINES - 1
+    if len(facts) > budget:
+        facts = (*facts[: budget - 1], ("...", f"{len(facts) - budget + 1} more fields"))
+    return Display(type(obj).__name__, facts)
 
 
 # --------------------------------------------------------------------------- text

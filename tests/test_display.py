@@ -181,3 +181,27 @@ def test_text_rendering_respects_the_line_budget_with_notes():
     lines = render_text(display).splitlines()
     assert len(lines) == MAX_REPR_LINES and lines[-2:] == ["  one", "  two"]
     assert ScanSummary(1, 0, 0).layers == 1
+
+
+def test_report_objects_have_short_reprs():
+    from factorcheck.report import write
+    from factorcheck.report.model import build
+
+    report = build(proofs=["cost_ratio"])
+    layer = report.sources[0].layers[0]
+    for obj in (report, report.sources[0], layer, layer.detail, write(format="md")):
+        text = _check_repr(obj)
+        assert max(len(line) for line in text.splitlines()) <= 100, text
+        _well_formed(obj._repr_html_())
+    assert "options         6 keys: orders, multiplier" in repr(report)
+
+
+def test_default_display_counts_fields_past_the_budget():
+    from dataclasses import make_dataclass
+
+    from factorcheck.display import Displayable
+
+    wide = make_dataclass("Wide", [(f"f{i}", int) for i in range(20)], bases=(Displayable,),
+                          frozen=True, repr=False)
+    text = _check_repr(wide(*range(20)))
+    assert text.splitlines()[-1].split() == ["...", "10", "more", "fields"]

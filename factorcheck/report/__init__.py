@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from factorcheck.display import Displayable
 from factorcheck.errors import FactorcheckError, LatexError
 from factorcheck.report.json import SCHEMA_VERSION, render_json
 from factorcheck.report.latex import render_latex
@@ -61,8 +62,8 @@ FORMATS = {"tex": (".tex", render_latex), "md": (".md", render_markdown),
 DEFAULT_STEM = "factorcheck-report"
 
 
-@dataclass(frozen=True, eq=False)
-class Written:
+@dataclass(frozen=True, eq=False, repr=False)
+class Written(Displayable):
     """What :func:`write` produced.
 
     Attributes

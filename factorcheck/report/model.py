@@ -26,6 +26,7 @@ import numpy as np
 
 from factorcheck._version import __version__
 from factorcheck.demo import demo_kernels
+from factorcheck.display import Displayable
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import to_canonical
 from factorcheck.scan import LayerRecord, Progress, ScanResult, scan, scan_kernels
@@ -54,8 +55,8 @@ DEMO_LABEL = "built-in demo kernels"
 DETAIL_ORDER = "dw-pw"
 
 
-@dataclass(frozen=True, eq=False)
-class SliceDetail:
+@dataclass(frozen=True, eq=False, repr=False)
+class SliceDetail(Displayable):
     """Per-slice numbers of one layer in one order ("columns" for dw-pw, "rows" for pw-dw).
 
     Attributes
@@ -101,8 +102,8 @@ class Costs:
         return float(Fraction(self.dsc_macs, self.standard_macs))
 
 
-@dataclass(frozen=True, eq=False)
-class LayerReport:
+@dataclass(frozen=True, eq=False, repr=False)
+class LayerReport(Displayable):
     """One analysed layer: the scan's record plus what the report adds.
 
     Attributes
@@ -148,8 +149,8 @@ class LayerReport:
         return {"pointwise": (n * d, m_g, 1, 1), "depthwise": (n, d, kh, kw)}
 
 
-@dataclass(frozen=True, eq=False)
-class SourceReport:
+@dataclass(frozen=True, eq=False, repr=False)
+class SourceReport(Displayable):
     """The layers of one model file, or the built-in demo kernels.
 
     Attributes
@@ -169,8 +170,8 @@ class SourceReport:
     layers: tuple[LayerReport, ...]
 
 
-@dataclass(frozen=True, eq=False)
-class Report:
+@dataclass(frozen=True, eq=False, repr=False)
+class Report(Displayable):
     """Everything a report shows.
 
     Attributes
