@@ -39,7 +39,7 @@ import numpy as np
 from factorcheck.display import Display, Displayable, describe_layer, describe_scan
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel, read_model
-from factorcheck.io.memory import is_torch_module, list_mapping, list_module
+from factorcheck.io.memory import list_in_memory
 from factorcheck.kernel import as_kernel, check_layout, to_canonical
 from factorcheck.separability import ORDERS, Analysis, analyze
 from factorcheck.symbolic.cost import conv_cost, pointwise_cost, separable_cost, standard_cost
@@ -607,16 +607,18 @@ def scan_kernels(
     options = _options(order, multiplier, rtol, layer)
     layout = check_layout(layout)
     _with_group((), group)  # validate before reading anything
-    if is_torch_module(kernels):
-        if layout != "OIHW":
-            raise FactorcheckError(f"layout {layout!r}: a torch.nn.Module's weights are 'OIHW'")
-        stored, skipped = list_module(kernels)
-    elif isinstance(kernels, (str, bytes, os.PathLike)):
-        raise FactorcheckError(f"scan_kernels takes in-memory kernels, got the path "
-                               f"{kernels!r}; use scan() for files")
-    else:
-        stored, skipped = list_mapping(_pairs(kernels), layout)
+    stored, skipped = list_in_memory(kernels, layout)
     return _scan_stored(_with_group(stored, group), skipped, "", layout, options, progress)
+
+
+def _with_group(kernels: Sequence[StoredKernel], group: int | None) -> list[StoredKernel]:
+    """``group`` for every kernel whose source does not state one (``None``: infer it)."""
+    if group is not None and (isinstance(group, bool) or not isinstance(group, int)
+                              or group < 1):
+        raise FactorcheckError(f"group must be an integer >= 1 or None, got {group!r}")
+    if group is None:
+        return list(kernels)
+    return [k if k.group is not None else replace(k, group=group) for k in kernels]
 
 
 def _with_group(kernels: Sequence[StoredKernel], group: int | None) -> list[StoredKernel]:

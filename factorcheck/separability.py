@@ -35,6 +35,13 @@ import numpy as np
 from factorcheck.display import Display, Displayable, describe_analysis, describe_factors
 from factorcheck.errors import FactorcheckError, KernelError, NotSeparableError
 from factorcheck.exact import exact_factors, exact_rank, exact_singular_ratios
+from factorcheck.groups import (
+    check_groups,
+    from_group_slices,
+    grouped_kernel,
+    per_group_slices,
+    regroup_factors,
+)
 from factorcheck.kernel import Kernel, as_kernel, from_canonical, require_finite, to_canonical
 
 __all__ = [
@@ -212,14 +219,14 @@ class Factors(Displayable):
         pw = to_canonical(self.pointwise, self.layout)[:, :, 0, 0]
         d, order = self.multiplier, self.order
         if order == "dw-pw":  # k_ij = sum_r pw[i, j*d + r] dw[j*d + r]
-            pw = _per_group_slices(pw[:, :, None, None], self.pointwise_groups, order)[:, :, 0, 0]
+            pw = per_group_slices(pw[:, :, None, None], self.pointwise_groups, order)[:, :, 0, 0]
             mu = pw.reshape(pw.shape[0], -1, d)
             b = dw[:, 0].reshape(-1, d, *dw.shape[2:])
             out = np.einsum("ijr,jrhw->ijhw", mu, b)
         else:  # k_ij = sum_r dw[i, r] pw[i*d + r, j]
             mu = pw.reshape(-1, d, pw.shape[1])
             out = np.einsum("irj,irhw->ijhw", mu, dw)
-        out = _from_group_slices(out, self.pointwise_groups, order)
+        out = from_group_slices(out, self.pointwise_groups, order)
         return from_canonical(out, self.layout, ndim)
 
 
@@ -247,68 +254,6 @@ def _check_options(
             raise FactorcheckError(f"rtol must be a real number in [0, 1], got {rtol}")
         rtol = float(rtol)
     return str(order), int(multiplier), rtol
-
-
-def _check_groups(groups: object, k: Kernel) -> int:
-    """Validate ``groups`` against a canonical kernel ``(n, m/G, kh, kw)``; return it."""
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise FactorcheckError(f"groups must be an integer >= 1, got {groups!r}")
-    n = k.shape[0]
-    if n % groups:
-        raise KernelError(
-            f"groups={groups} does not divide the kernel's {n} output channels "
-            f"(canonical shape {k.shape}); a grouped kernel has shape (n, m/groups, kh, kw)"
-        )
-    return int(groups)
-
-
-# --------------------------------------------------------------------------- groups
-
-
-def _per_group_slices(canonical: np.ndarray, groups: int, order: str) -> np.ndarray:
-    """A kernel whose slices in ``order`` are exactly the slices of every group's block.
-
-    pw-dw slices are per output channel, so the stored ``(n, m/G, kh, kw)``
-    weight already has them.  dw-pw slices are ``K_g[:, j]`` for each group ``g``
-    and input ``j``: moving the group axis next to the inputs,
-    ``(G, n/G, m/G, kh, kw) -> (n/G, G*m/G, kh, kw)``, lists them all.
-    (:func:`_from_group_slices` undoes it.)
-    """
-    if order == "pw-dw" or groups == 1:
-        return canonical
-    n, m_g, kh, kw = canonical.shape
-    blocks = canonical.reshape(groups, n // groups, m_g, kh, kw)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(n // groups, groups * m_g, kh, kw)
-
-
-def _from_group_slices(sliced: np.ndarray, groups: int, order: str) -> np.ndarray:
-    """The grouped kernel ``(n, m/G, kh, kw)`` whose :func:`_per_group_slices` is ``sliced``."""
-    if order == "pw-dw" or groups == 1:
-        return sliced
-    n_g, m, kh, kw = sliced.shape
-    blocks = sliced.reshape(n_g, groups, m // groups, kh, kw)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(n_g * groups, m // groups, kh, kw)
-
-
-def _grouped(k: Kernel, groups: int, order: str) -> Kernel:
-    """``k`` rearranged so that its slices in ``order`` are every group's slices."""
-    return k if groups == 1 else replace(k, data=_per_group_slices(k.data, groups, order))
-
-
-def _regroup(factors: Factors, groups: int) -> Factors:
-    """Factors of :func:`_grouped` ``(k)`` as the factors of the grouped kernel ``k``.
-
-    Only the dw-pw pointwise factor changes: its rows become the grouped 1x1
-    convolution ``(n, m*d/G)`` (group ``g`` reads the depthwise channels of its
-    own inputs, which are contiguous).
-    """
-    if groups == 1:
-        return factors
-    point = to_canonical(factors.pointwise, factors.layout)
-    if factors.order == "dw-pw":
-        point = _from_group_slices(point, groups, "dw-pw")
-    pointwise = from_canonical(point, factors.layout, factors.pointwise.ndim)
-    return replace(factors, pointwise=pointwise, pointwise_groups=groups)
 
 
 # --------------------------------------------------------------------------- slices
@@ -495,8 +440,8 @@ def analyze(
     """
     order, multiplier, rtol = _check_options(order, multiplier, rtol)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout, check_finite=False)
-    groups = _check_groups(groups, k)
-    sliced = _grouped(k, groups, order)
+    groups = check_groups(groups, k)
+    sliced = grouped_kernel(k, groups, order)
     spectra = _spectra(sliced.as_float(), order)
     if not np.isfinite(spectra.sigma).all():  # NaN or inf entries always end here
         require_finite(k.data) if kernel is k else as_kernel(kernel, layout)  # raises, user's index
@@ -730,9 +675,9 @@ def decompose(
         raise NotSeparableError(_not_separable_message(result), result.relative_distance)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
     exact = k.exact and result.min_multiplier <= result.multiplier  # ranks are exact here
-    sliced = _grouped(k, result.groups, result.order)
+    sliced = grouped_kernel(k, result.groups, result.order)
     factors = _assemble(sliced, result.order, result.multiplier, exact)
-    return _cast(_regroup(factors, result.groups), _float_dtype(k))
+    return _cast(regroup_factors(factors, result.groups), _float_dtype(k))
 
 
 def _not_separable_message(result: Analysis) -> str:
@@ -776,10 +721,10 @@ def nearest_separable(
     """
     order, multiplier, _ = _check_options(order, multiplier, rtol)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
-    groups = _check_groups(groups, k)
+    groups = check_groups(groups, k)
     with np.errstate(over="ignore", invalid="ignore"):
-        factors = _assemble(_grouped(k, groups, order), order, multiplier, exact=False)
-        nearest = _regroup(factors, groups).to_kernel()
+        factors = _assemble(grouped_kernel(k, groups, order), order, multiplier, exact=False)
+        nearest = regroup_factors(factors, groups).to_kernel()
     if not np.isfinite(nearest).all():
         raise KernelError(
             "the nearest separable kernel has entries beyond float64's range (about 1.8e308); "

@@ -19,6 +19,7 @@ a tensor or module can only exist if its caller already imported torch, so
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -27,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from factorcheck.errors import FactorcheckError
 from factorcheck.io._common import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel
 
-__all__ = ["is_torch_module", "list_mapping", "list_module"]
+__all__ = ["is_torch_module", "list_in_memory", "list_mapping", "list_module"]
 
 #: How deep nested mappings are walked.
 _MAX_DEPTH = 16
@@ -207,3 +209,49 @@ def list_module(module: Any, max_bytes: int = MAX_TENSOR_BYTES,
             skipped.append(SkippedTensor(weight_name, "3-D convolution is not analysed "
                                                       f"(weight shape {shape})"))
     return found, skipped
+
+
+def _pairs(kernels: Any) -> Mapping[str, Any] | Iterable[tuple[str, Any]]:
+    """A mapping, or an iterable of ``(name, array)`` pairs; anything else is refused."""
+    if isinstance(kernels, Mapping):
+        return kernels
+    if hasattr(kernels, "items"):  # mapping-like objects that do not register as Mapping
+        return dict(kernels.items())
+    try:
+        pairs = [tuple(pair) for pair in kernels]
+    except TypeError:
+        pairs = None
+    if pairs is None or any(len(pair) != 2 for pair in pairs):
+        raise FactorcheckError(
+            "scan_kernels expects a mapping of name -> array (a state dict, np.load data), "
+            f"an iterable of (name, array) pairs, or a torch.nn.Module; got "
+            f"{type(kernels).__name__}"
+        )
+    return [(str(name), value) for name, value in pairs]
+
+
+def list_in_memory(kernels: Any, layout: str = "OIHW", max_bytes: int = MAX_TENSOR_BYTES,
+                   ) -> tuple[list[StoredKernel], list[SkippedTensor]]:
+    """List a Module's convolutions (:func:`list_module`) or a mapping's (:func:`list_mapping`).
+
+    Raises
+    ------
+    FactorcheckError
+        A path (use :func:`factorcheck.scan.scan`), a container of another kind,
+        or a Module with a layout other than ``"OIHW"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kernels, skipped = list_in_memory([("a", np.ones((2, 2, 3))), ("b", 1.0)])
+    >>> [k.name for k in kernels], [s.name for s in skipped]
+    (['a'], ['b'])
+    """
+    if is_torch_module(kernels):
+        if layout != "OIHW":
+            raise FactorcheckError(f"layout {layout!r}: a torch.nn.Module's weights are 'OIHW'")
+        return list_module(kernels, max_bytes)
+    if isinstance(kernels, (str, bytes, os.PathLike)):
+        raise FactorcheckError(f"scan_kernels takes in-memory kernels, got the path "
+                               f"{kernels!r}; use scan() for files")
+    return list_mapping(_pairs(kernels), layout, max_bytes)
