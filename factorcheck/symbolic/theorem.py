@@ -14,7 +14,6 @@ import sympy
 from factorcheck.symbolic.derivation import Proof, derive
 from factorcheck.symbolic.factorization import (
     column_matrix,
-    compose_depthwise_pointwise,
     depthwise_pointwise_outputs,
     factor_rank_one_column,
     factor_symbols,
@@ -74,11 +73,11 @@ def _block_product() -> tuple:
         [(sympy.BlockMatrix([[mu[i, j] * b[j] for j in range(2)] for i in range(2)]),
           text("multiply block by block: ", LAMBDA_B, " is block-diagonal"))],
     )
-    mus, bs = factor_symbols(1, 2, s)
+    mus, bs = factor_symbols(1, 1, s)
     (output,) = depthwise_pointwise_outputs(mus, bs, s)
     composed = derive(
         text("depthwise then pointwise on an input patch ", Math("x_j[p,q]", "x_j[p,q]"),
-             ": output ", Math("y_1", "y₁"), " (", _sizes(m=2, s=2), ")"),
+             ": output ", Math("y_1", "y₁"), " (", _sizes(m=1, s=2), ")"),
         output,
         [(sympy.expand(output), text("expand: the coefficient of ", Math("x_j[p,q]", "x_j[p,q]"),
                                      " is ", Math(r"\mu_{1j} b_j[p,q]", "μ_1j b_j[p,q]")))],
@@ -236,7 +235,8 @@ def dimension_count_proof() -> Proof:
             Math(r"\mu_{:,j}", "μ_:j"), " by ", t, " and ", B_J, " by ", 1 / t, " leaves the "
             "kernel unchanged, so its image has dimension ", DIMENSION, "; the exact Jacobian "
             "rank confirms it. Inside the ", n * m * s**2, "-dimensional space of kernels this "
-            "leaves codimension ", m * (n - 1) * (s**2 - 1), " > 0 whenever ",
+            "leaves codimension ", sympy.Gt(m * (n - 1) * (s**2 - 1), 0, evaluate=False),
+            " whenever ",
             Math(r"n \geq 2", "n ≥ 2"), " and ", Math(r"s \geq 2", "s ≥ 2"), ": separable "
             "kernels form a measure-zero set. The factorization is a restriction, as the "
             "reference analysis suspected. Networks trained directly in depthwise separable "
@@ -248,20 +248,17 @@ def dimension_count_proof() -> Proof:
 
 def _multiplier_chain():
     n, s, d = 3, 2, 2
-    mus, bs = factor_symbols(n, 1, s, multiplier=d)
-    column = compose_depthwise_pointwise(mus, bs, s)
-    outer = [sympy.MatMul(mus[r], bs[r][0].reshape(1, s * s)) for r in range(d)]
-    weights = sympy.ImmutableMatrix.hstack(*(mus[r] for r in range(d)))
-    taps = sympy.ImmutableMatrix.vstack(*(bs[r][0].reshape(1, s * s) for r in range(d)))
+    mus = [sympy.MatrixSymbol(f"\\mu^{{({r + 1})}}", n, 1) for r in range(d)]
+    taps = [sympy.MatrixSymbol(f"b^{{({r + 1})}}", s * s, 1) for r in range(d)]
+    outer = sympy.MatAdd(*(sympy.MatMul(mus[r], taps[r].T) for r in range(d)))
     return derive(
         text("depth multiplier ", _sizes(d=d), ": the column ", Math("A_1", "A₁"), " (",
              _sizes(n=n, s=s), ") is a sum of ", Math("d", "d"), " outer products, so ",
              Math(r"\operatorname{rank} A_1 \leq d", "rank A₁ ≤ d")),
-        column,
-        [(sympy.MatAdd(*outer), "split the pointwise sum over the d filters of the channel"),
-         (sympy.MatMul(weights, taps), text("collect: an ", Math(r"n \times d", "n × d"),
-                                            " matrix times a ", Math(r"d \times s^2", "d × s²"),
-                                            " one"))],
+        outer,
+        [(sympy.MatMul(sympy.BlockMatrix([mus]), sympy.BlockMatrix([[t.T] for t in taps])),
+          text("collect: an ", Math(r"n \times d", "n × d"), " matrix times a ",
+               Math(r"d \times s^2", "d × s²"), " one"))],
     )
 
 
@@ -296,10 +293,10 @@ def _cost_chains() -> tuple:
 
 
 def _row_chain():
-    mus, bs = factor_symbols(1, 2, 2)
-    (output,) = pointwise_depthwise_outputs(mus[0], bs[0][:1], 2)
+    mus, bs = factor_symbols(1, 2, 1)
+    (output,) = pointwise_depthwise_outputs(mus[0], bs[0][:1], 1)
     return derive(
-        text("pointwise then depthwise: output ", Math("y_1", "y₁"), " (", _sizes(m=2, s=2),
+        text("pointwise then depthwise: output ", Math("y_1", "y₁"), " (", _sizes(m=2, s=1),
              ") has ", Math(r"k_{1j} = \mu_{1j} b_1", "k_1j = μ_1j b₁"), ": rank one per row"),
         output,
         [(sympy.expand(output), text("expand: the coefficient of ", Math("x_j[p,q]", "x_j[p,q]"),
