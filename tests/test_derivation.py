@@ -8,8 +8,8 @@ import sympy
 from factorcheck.errors import DerivationError, FactorcheckError
 from factorcheck.symbolic.derivation import Status, check_relation, derive, latex_text
 from factorcheck.symbolic.proofs import run_proofs
-from factorcheck.symbolic.text import latex_math
 from factorcheck.symbolic.ratios import cost_ratio_proof
+from factorcheck.symbolic.text import latex_math
 
 D_p, D_k, M, N = sympy.symbols("D_p D_k M N", positive=True, integer=True)
 RATIO = (D_p**2 * D_k**2 * M + D_p**2 * M * N) / (D_p**2 * D_k**2 * M * N)

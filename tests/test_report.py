@@ -128,7 +128,8 @@ def test_latex_content(default_report):
     for needle in (r"\toprule", r"\usepackage{pgfplots}", r"\begin{longtable}",
                    r"\begin{semilogyaxis}", "MACs", "FLOPs", r"\fcok", "Cost derivations",
                    "The separability theorem", "The worked example", "Findings",
-                   r"$3 \times 3 \times 3 \times 6$ (inconsistent)", r"\texttt{near-\allowbreak{}separable}",
+                   r"$3 \times 3 \times 3 \times 6$ (inconsistent)",
+                   r"\texttt{near-\allowbreak{}separable}",
                    "energy kept", "factors depthwise"):
         assert needle in tex, needle
     assert tex.count(r"\begin{fcderivation}") == sum(

@@ -100,8 +100,8 @@ def test_prove_prints_unicode_and_every_proof_verified():
 
 
 def test_output_does_not_depend_on_the_hash_seed():
-    code = "from factorcheck.symbolic.proofs import run_proofs\n" \
-           "print(''.join(p.to_latex() + p.to_text() for p in run_proofs()))"
+    code = ("from factorcheck.symbolic.proofs import run_proofs\n"
+             "print(''.join(p.to_latex() + p.to_text() for p in run_proofs()))")
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               env={**__import__("os").environ, "PYTHONHASHSEED": seed},
                               timeout=120).stdout for seed in ("0", "1", "4242")}
