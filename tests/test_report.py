@@ -127,8 +127,9 @@ def test_latex_content(default_report):
     tex = render(default_report, "tex")
     for needle in (r"\toprule", r"\usepackage{pgfplots}", r"\begin{longtable}",
                    r"\begin{semilogyaxis}", "MACs", "FLOPs", r"\fcok", "Cost derivations",
-                   "The separability theorem", "The worked example", "Inconsistency found",
-                   "3$\\times$3$\\times$3$\\times$6", r"\texttt{near-\allowbreak{}separable}",
+                   "The separability theorem", "The worked example", "Findings",
+                   r"$3 \times 3 \times 3 \times 6$ (inconsistent)",
+                   r"\texttt{near-\allowbreak{}separable}",
                    "energy kept", "factors depthwise"):
         assert needle in tex, needle
     assert tex.count(r"\begin{fcderivation}") == sum(
@@ -187,8 +188,9 @@ def test_json_schema(default_report):
     assert set(source["layers"][0]) == {"index", "name", "canonical_shape", "costs", "factors",
                                         "slices"}
     assert d["worked_example"]["ratio"] == "25/144"
-    assert "3 x 3 x 3 x 6" in d["worked_example"]["findings"][0]["explanation"] + str(
-        d["proofs"][-1]["findings"])
+    assert "3 × 3 × 3 × 6" in d["proofs"][-1]["findings"][0]
+    assert r"$3 \times 3 \times 3 \times 6$" in d["proofs"][-1]["findings_latex"][0]
+    assert "16 kernels, not 6" in d["worked_example"]["findings"][0]["explanation"]
     assert [la["name"] for la in source["layers"]] == [r["name"] for r in source["scan"]["layers"]]
 
 
@@ -239,7 +241,7 @@ def test_markdown_content(default_report):
     md = render(default_report, "md")
     assert md.startswith("# Depthwise separable convolution, verified")
     assert "$$" in md and r"\frac{1}{N} + \frac{1}{D_{k}^{2}}" in md
-    assert "✓ verified" in md and "3×3×3×6" in md
+    assert "✓ verified" in md and r"$3 \times 3 \times 3 \times 6$" in md
     assert "| # | layer | shape | kind |" in md
 
 

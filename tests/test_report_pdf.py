@@ -92,7 +92,7 @@ def test_default_report_shows_derivations_and_verdicts(default_pdf):
     for needle in ("Depthwise separable convolution, verified", "Cost derivations",
                    "MAC ratio of depthwise separable to standard convolution",
                    "The separability theorem", "Dimension count", "all steps verified",
-                   "verified ✓", "The worked example", "3 x 3 x 3 x 6", "25/144",
+                   "verified ✓", "The worked example", "3 × 3 × 3 × 6", "25/144",
                    "near-separable", "separable (numerically", "separable (exactly",
                    "not separable", "energy kept"):
         assert needle in text, needle

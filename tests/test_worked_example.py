@@ -29,12 +29,14 @@ def test_kernel_statement_is_reported_as_a_finding():
     assert isinstance(finding, Finding)
     assert finding.stated == (3, 3, 3, 6)
     assert finding.expected == (3, 3, 3, 16)
-    assert "16 kernels, not 6" in str(finding)
+    assert "needs N = 16 kernels (3 × 3 × 3 × 16)" in str(finding)
+    assert r"$3 \times 3 \times 3 \times 6$" in finding.text.to_latex()
+    assert "16 kernels, not 6" in finding.explanation  # the JSON's plain words stay
 
 
 def test_proof_is_verified_and_carries_the_finding():
     proof = worked_example_proof()
     assert proof.ok
-    assert len(proof.findings) == 1 and "3 x 3 x 3 x 6" in proof.findings[0]
+    assert len(proof.findings) == 1 and "3 × 3 × 3 × 6" in proof.findings[0]
     assert "FINDING:" in proof.to_text()
     assert r"\item" in proof.to_latex()

@@ -8,10 +8,11 @@ Top level::
       "ok": true,                       # every proof verified
       "options": {"orders": [...], "multiplier": 1, "rtol": null, "layer": null,
                   "layout": null, "network": null},
-      "proofs": [{"name", "title", "ok", "summary", "findings": [str],
-                  "derivations": [{"title", "ok", "start": latex,
+      "proofs": [{"name", "title", "title_latex", "ok", "summary", "summary_latex",
+                  "findings": [str], "findings_latex": [str],
+                  "derivations": [{"title", "title_latex", "ok", "start": latex,
                                    "steps": [{"relation", "expr": latex, "justification",
-                                              "status", "method"}]}]}],
+                                              "justification_latex", "status", "method"}]}]}],
       "worked_example": {"output_size", "standard_output", "depthwise_output",
                          "pointwise_output", "standard_macs", "depthwise_macs",
                          "pointwise_macs", "ratio": "25/144", "ratio_value",
@@ -28,6 +29,9 @@ Top level::
       "network": <the network table's to_dict()> | null
     }
 
+Text fields (``title``, ``summary``, ``justification``, ``findings``) are Unicode text; each
+has a ``*_latex`` twin with its formulas in ``$...$``.
+
 ``sources[i].layers[k]`` describes the same layer as ``sources[i].scan.layers[k]``
 (same name, same position); ``scan`` is produced by
 :meth:`factorcheck.scan.ScanResult.to_dict`, so its numbers are those of
@@ -42,10 +46,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sympy
-
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.symbolic.derivation import Derivation, Proof
+from factorcheck.symbolic.text import latex_math
 from factorcheck.symbolic.worked_example import WorkedExample
 
 __all__ = ["SCHEMA_VERSION", "render_json", "report_dict"]
@@ -56,16 +59,20 @@ SCHEMA_VERSION = 1
 
 def _derivation_dict(d: Derivation) -> dict[str, Any]:
     return {
-        "title": d.title, "ok": d.ok, "start": sympy.latex(d.start),
-        "steps": [{"relation": s.relation, "expr": sympy.latex(s.expr),
-                   "justification": s.justification, "status": s.status.value,
+        "title": str(d.title), "title_latex": d.title.to_latex(), "ok": d.ok,
+        "start": latex_math(d.start),
+        "steps": [{"relation": s.relation, "expr": latex_math(s.expr),
+                   "justification": str(s.justification),
+                   "justification_latex": s.justification.to_latex(), "status": s.status.value,
                    "method": s.method} for s in d.steps],
     }
 
 
 def _proof_dict(p: Proof) -> dict[str, Any]:
-    return {"name": p.name, "title": p.title, "ok": p.ok, "summary": p.summary,
-            "findings": list(p.findings),
+    return {"name": p.name, "title": str(p.title), "title_latex": p.title.to_latex(), "ok": p.ok,
+            "summary": str(p.summary), "summary_latex": p.summary.to_latex(),
+            "findings": [str(f) for f in p.findings],
+            "findings_latex": [f.to_latex() for f in p.findings],
             "derivations": [_derivation_dict(d) for d in p.derivations]}
 
 

@@ -25,6 +25,7 @@ import sympy
 from factorcheck.report.escape import latex_escape, latex_name
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
+from factorcheck.report.prose import ORDER_TEXT, finding_label, times
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
@@ -131,7 +132,7 @@ def _proof(proof: Proof) -> str:
 
 
 def _conventions(report: Report) -> str:
-    orders = "\n".join(f"  \\item[{o}] {latex_escape(text)}." for o, text in ORDERS.items())
+    orders = "\n".join(f"  \\item[{o}] {ORDER_TEXT[o].to_latex()}." for o in ORDERS)
     labels = ", ".join(latex_name(s.label) for s in report.sources)
     opts = report.options
     rtol = "numerical rank at the kernel's dtype precision" if opts["rtol"] is None \
@@ -202,12 +203,14 @@ def _worked_example(report: Report) -> str:
             ("depthwise + pointwise MACs", "",
              f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
             ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(latex_escape(f.quantity), _times(f.stated) + r" \fcx", _times(f.expected))
-             for f in e.findings]
+    rows += [(finding_label(f.quantity).to_latex(), f"${times(f.stated).latex}$ (inconsistent)",
+              f"${times(f.expected).latex}$") for f in e.findings]
     body = "\n".join(f"{a} & {b} & {c} \\\\" for a, b, c in rows)
-    findings = "\n".join(f"  \\item {latex_escape(str(f))}" for f in e.findings)
-    findings = findings or "  \\item none"
     proof = next((p for p in report.proofs if p.name == "worked_example"), None)
+    # the findings are printed once: by the proof when it is shown, else here
+    items = "\n".join(f"  \\item {f.text.to_latex()}" for f in e.findings) or "  \\item none"
+    findings = ("\\paragraph{Inconsistency found.}\n\\begin{itemize}\n" + items
+                + "\n\\end{itemize}\n") if proof is None else ""
     proof_text = "" if proof is None else _proof(proof)
     return rf"""\section{{The worked example}}
 The reference analysis takes an $11 \times 11 \times 3$ input, a $3 \times 3$ kernel with stride 2
@@ -222,11 +225,7 @@ quantity & stated & computed \\
 \bottomrule
 \end{{tabular}}
 \end{{center}}
-\paragraph{{Inconsistency found.}}
-\begin{{itemize}}
-{findings}
-\end{{itemize}}
-{proof_text}"""
+{findings}{proof_text}"""
 
 
 # --------------------------------------------------------------------------- verdict table

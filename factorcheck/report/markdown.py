@@ -17,13 +17,12 @@ from factorcheck.report.escape import markdown_escape
 from factorcheck.report.latex import DETAILED_LAYERS, MAX_COLUMN_ROWS, PROOF_SECTIONS
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
+from factorcheck.report.prose import ORDER_TEXT, finding_label, times
 from factorcheck.separability import ORDERS
-from factorcheck.symbolic.derivation import Derivation, Proof
+from factorcheck.symbolic.derivation import Proof
 
 __all__ = ["render_markdown"]
 
-_MARKS = {"verified": "✓ verified", "unverified": "? unverified", "false": "✗ FALSE"}
-_RELATIONS = {"=": "=", ">=": r"\geq", ">": ">"}
 
 
 def _md(text: str) -> str:
@@ -46,22 +45,8 @@ def _shape(shape: Sequence[int]) -> str:
 # --------------------------------------------------------------------------- proofs
 
 
-def _derivation(d: Derivation) -> str:
-    lines = [f"**{_md(d.title)}**", "", "$$", sympy.latex(d.start), "$$", ""]
-    for i, step in enumerate(d.steps, start=1):
-        lines.append(f"{i}. ${_RELATIONS[step.relation]} {sympy.latex(step.expr)}$ "
-                     f"{_md(step.justification)} ({_MARKS[step.status.value]})")
-    return "\n".join(lines) + "\n"
-
-
 def _proof(proof: Proof) -> str:
-    status = "all steps verified ✓" if proof.ok else "NOT all steps verified ✗"
-    parts = [f"### {_md(proof.title)}", "", _md(proof.summary), ""]
-    parts += [_derivation(d) for d in proof.derivations]
-    if proof.findings:
-        parts += ["**Findings**", "", *(f"- {_md(f)}" for f in proof.findings), ""]
-    parts += [f"*{status}*", ""]
-    return "\n".join(parts)
+    return proof.to_markdown("###")
 
 
 def _proofs(report: Report) -> str:
@@ -95,7 +80,7 @@ def _front(report: Report) -> str:
                               for o in source.scan.orders)
         lines.append(f"- {markdown_escape(source.label)}: {s.layers} layers analysed "
                      f"({s.trivial} trivial, {s.skipped} skipped); {per_order}.")
-    orders = "\n".join(f"- **{o}**: {_md(text)}." for o, text in ORDERS.items())
+    orders = "\n".join(f"- **{o}**: {ORDER_TEXT[o].to_markdown()}." for o in ORDERS)
     lines += ["", "## Conventions", "",
               ("- **MACs**: multiply-accumulates, one per product of a weight and an input value "
               "formed by the dense convolution, padded zeros included. A standard convolution "
@@ -123,14 +108,16 @@ def _worked_example(report: Report) -> str:
             ("depthwise + pointwise MACs", "",
              f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
             ("MAC ratio", "$1/N + 1/D_k^2$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(_md(f.quantity), _shape(f.stated) + " ✗", _shape(f.expected)) for f in e.findings]
+    rows += [(finding_label(f.quantity).to_markdown(), f"${times(f.stated).latex}$ (inconsistent)",
+              f"${times(f.expected).latex}$") for f in e.findings]
+    proof = next((p for p in report.proofs if p.name == "worked_example"), None)
+    # the findings are printed once: by the proof when it is shown, else here
+    findings = [] if proof is not None else [
+        "**Inconsistency found.**", "", *(f"- {f.text.to_markdown()}" for f in e.findings), ""]
     parts = ["## The worked example", "",
              ("The reference analysis takes an 11×11×3 input, a 3×3 kernel with stride 2 and "
              "padding 1, and 16 output channels."), "",
-             _table(["quantity", "stated", "computed"], rows), "",
-             "**Inconsistency found.**", "",
-             *(f"- {_md(str(f))}" for f in e.findings), ""]
-    proof = next((p for p in report.proofs if p.name == "worked_example"), None)
+             _table(["quantity", "stated", "computed"], rows), "", *findings]
     if proof is not None:
         parts.append(_proof(proof))
     return "\n".join(parts)

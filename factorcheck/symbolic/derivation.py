@@ -17,8 +17,11 @@ never counted as proved.  A false step raises
 :class:`~factorcheck.errors.DerivationError` (``strict=True``, the default) or
 is recorded with status ``FALSE`` (``strict=False``).
 
-Derivations render as plain text (one mark per step) and as a LaTeX
-``align*`` environment whose formulas all come from :func:`sympy.latex`.
+Titles and justifications are :class:`~factorcheck.symbolic.text.Text`
+sentences (words and formulas).  Derivations render as Unicode text (one mark
+per step), as a LaTeX ``align*`` environment whose formulas all come from
+:func:`sympy.latex`, and as Markdown.  A step must show work: a step that
+prints exactly like the expression before it is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ import sympy
 from sympy.matrices import MatrixBase
 
 from factorcheck.errors import DerivationError
+from factorcheck.symbolic.text import (
+    Text,
+    as_text,
+    latex_math,
+    latex_text,
+    unicode_display,
+)
 
 __all__ = [
     "Derivation",
@@ -45,6 +55,7 @@ __all__ = [
 ]
 
 _RELATIONS = {"=": "=", ">=": r"\geq", ">": ">"}
+_UNICODE_RELATIONS = {"=": "=", ">=": "≥", ">": ">"}
 _MARKS = {"verified": "✓ verified", "unverified": "? unverified", "false": "✗ FALSE"}
 _TRIALS = 4
 
@@ -65,8 +76,8 @@ class Step:
     ----------
     expr : sympy.Expr or sympy.ImmutableMatrix
         The new expression.
-    justification : str
-        Why it follows, in a few plain words.
+    justification : Text
+        Why it follows, in a few words and formulas.
     relation : str
         ``"="``, ``">="`` or ``">"``: how ``expr`` relates to the previous expression
         (previous ``relation`` ``expr``).
@@ -78,27 +89,10 @@ class Step:
     """
 
     expr: Any
-    justification: str
+    justification: Text
     relation: str
     status: Status
     method: str
-
-
-def latex_text(text: str) -> str:
-    r"""Escape plain prose for LaTeX text mode, in one pass.
-
-    Besides the ten special characters, ``< > |`` become text symbols: in
-    TeX's default (OT1) fonts they would print as other glyphs.
-
-    Examples
-    --------
-    >>> print(latex_text("50% of {a_b} & more, 1 < 2"))
-    50\% of \{a\_b\} \& more, 1 \textless{} 2
-    """
-    special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
-               "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}",
-               "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
-    return "".join(special.get(char, char) for char in text)
 
 
 # ---------------------------------------------------------------- checking
@@ -165,13 +159,25 @@ def _worst(results: Iterable[tuple[Status, str]]) -> tuple[Status, str]:
     return status, method
 
 
+def _explicit(expr: Any) -> Any:
+    """A matrix expression (products, sums, blocks of fixed size) as an explicit matrix."""
+    if isinstance(expr, sympy.MatrixExpr):
+        return sympy.ImmutableMatrix(expr.doit().as_explicit())
+    return expr
+
+
 def check_relation(previous: Any, expr: Any, relation: str = "=") -> tuple[Status, str]:
     """Check ``previous relation expr`` and say how.
+
+    Both sides are evaluated first (``doit``), so a side kept as written
+    (``evaluate=False``, ``UnevaluatedExpr``, a product of matrices) is checked
+    by its value.
 
     Parameters
     ----------
     previous, expr : sympy.Expr or matrix
-        The two sides; matrices (equality only) are compared entry by entry.
+        The two sides; matrices and matrix expressions (equality only) are
+        compared entry by entry.
     relation : {"=", ">=", ">"}
         The claimed relation.
 
@@ -191,6 +197,7 @@ def check_relation(previous: Any, expr: Any, relation: str = "=") -> tuple[Statu
     """
     if relation not in _RELATIONS:
         raise DerivationError(f"relation: expected one of {sorted(_RELATIONS)}, got {relation!r}")
+    previous, expr = _explicit(previous), _explicit(expr)
     if isinstance(previous, MatrixBase) or isinstance(expr, MatrixBase):
         return _check_matrix(previous, expr, relation)
     diff = sympy.sympify(previous - expr).doit()
@@ -204,10 +211,16 @@ def _check_matrix(previous: Any, expr: Any, relation: str) -> tuple[Status, str]
         raise DerivationError(f"matrices: expected '=' between two matrices, got {relation!r}")
     if previous.shape != expr.shape:
         return Status.FALSE, f"shapes differ: {previous.shape} vs {expr.shape}"
-    return _worst(_check_equal(sympy.sympify(a - b)) for a, b in zip(previous, expr, strict=True))
+    return _worst(_check_equal(sympy.sympify(a - b).doit())
+                  for a, b in zip(previous, expr, strict=True))
 
 
 # ---------------------------------------------------------------- derivations
+
+
+def _indent(block: str, first: str, rest: str) -> list[str]:
+    lines = block.splitlines() or [""]
+    return [first + lines[0], *(rest + line for line in lines[1:])]
 
 
 @dataclass(frozen=True)
@@ -218,15 +231,15 @@ class Derivation:
 
     Attributes
     ----------
-    title : str
-        What the chain establishes, in a few plain words.
-    start : sympy.Expr or sympy.ImmutableMatrix
-        The first expression.
+    title : Text
+        What the chain establishes, in words and formulas.
+    start : sympy.Expr or matrix expression
+        The first expression, often kept as written (unevaluated).
     steps : tuple of Step
         The checked steps.
     """
 
-    title: str
+    title: Text
     start: Any
     steps: tuple[Step, ...]
 
@@ -240,8 +253,12 @@ class Derivation:
         """The last expression of the chain."""
         return self.steps[-1].expr if self.steps else self.start
 
+    def __repr__(self) -> str:
+        marks = "".join(_MARKS[step.status.value][0] for step in self.steps)
+        return f"<Derivation {str(self.title)!r}: {len(self.steps)} steps {marks}>"
+
     def to_text(self) -> str:
-        """Plain-text rendering with one mark per step.
+        """Unicode text with one mark per step (matrices drawn in 2-D).
 
         Examples
         --------
@@ -249,16 +266,16 @@ class Derivation:
         >>> x = sympy.Symbol("x")
         >>> print(derive("square", (x + 1)**2, [(x**2 + 2*x + 1, "expand")]).to_text())
         square
-            (x + 1)**2
-          = x**2 + 2*x + 1    [✓ verified: expand] expand
+              (x + 1)²
+            = x² + 2·x + 1    [✓ verified: expand] expand
         """
-        lines = [self.title, f"    {sympy.sstr(self.start)}"]
+        lines = [str(self.title), *_indent(unicode_display(self.start), "      ", "      ")]
         for step in self.steps:
             mark = _MARKS[step.status.value]
-            lines.append(
-                f"  {step.relation:<3}{sympy.sstr(step.expr)}    [{mark}: {step.method}] "
-                f"{step.justification}"
-            )
+            shown = _indent(unicode_display(step.expr), f"    {_UNICODE_RELATIONS[step.relation]} ",
+                            "      ")
+            shown[-1] += f"    [{mark}: {step.method}] {step.justification}"
+            lines += shown
         return "\n".join(lines)
 
     def to_latex(self) -> str:
@@ -274,24 +291,54 @@ class Derivation:
         ={}& x^{2} + 2 x + 1 && \text{expand (verified)}
         \end{align*}
         """
-        lines = [r"\begin{align*}", f"& {sympy.latex(self.start)} \\\\"]
+        lines = [r"\begin{align*}", f"& {latex_math(self.start)} \\\\"]
         for index, step in enumerate(self.steps):
             end = "" if index == len(self.steps) - 1 else r" \\"
-            note = latex_text(f"{step.justification} ({step.status.value})")
+            note = f"{step.justification.to_latex()} ({step.status.value})"
             lines.append(
-                f"{_RELATIONS[step.relation]}{{}}& {sympy.latex(step.expr)} "
+                f"{_RELATIONS[step.relation]}{{}}& {latex_math(step.expr)} "
                 f"&& \\text{{{note}}}{end}"
             )
         lines.append(r"\end{align*}")
         return "\n".join(lines)
 
+    def to_markdown(self) -> str:
+        r"""Markdown: the title in bold, the start as a ``$$`` block, one numbered line per step.
 
-def _as_step(item: Sequence, index: int) -> tuple[Any, str, str]:
+        Examples
+        --------
+        >>> import sympy
+        >>> x = sympy.Symbol("x")
+        >>> print(derive("square", (x + 1)**2, [(x**2 + 2*x + 1, "expand")]).to_markdown())
+        **square**
+        <BLANKLINE>
+        $$
+        \left(x + 1\right)^{2}
+        $$
+        <BLANKLINE>
+        1. $= x^{2} + 2 x + 1$ expand (✓ verified)
+        """
+        lines = [f"**{self.title.to_markdown()}**", "", "$$", latex_math(self.start), "$$", ""]
+        for i, step in enumerate(self.steps, start=1):
+            lines.append(f"{i}. ${_RELATIONS[step.relation]} {latex_math(step.expr)}$ "
+                         f"{step.justification.to_markdown()} ({_MARKS[step.status.value]})")
+        return "\n".join(lines)
+
+    def _repr_latex_(self) -> str:
+        rows = [f"& {latex_math(self.start)}"]
+        rows += [f"{_RELATIONS[s.relation]}{{}}& {latex_math(s.expr)} && "
+                 f"{s.justification.to_math_latex()}" for s in self.steps]
+        return (f"$$\\begin{{aligned}}&{self.title.to_math_latex()}\\\\\n"
+                + " \\\\\n".join(rows) + "\n\\end{aligned}$$")
+
+
+def _as_step(item: Sequence, index: int) -> tuple[Any, Text, str]:
     if len(item) == 2:
         expr, justification = item
-        return expr, justification, "="
+        return expr, as_text(justification), "="
     if len(item) == 3:
-        return tuple(item)  # type: ignore[return-value]
+        expr, justification, relation = item
+        return expr, as_text(justification), relation
     raise DerivationError(
         f"step {index}: expected (expr, justification) or (expr, justification, relation),"
         f" got {len(item)} items"
@@ -301,11 +348,20 @@ def _as_step(item: Sequence, index: int) -> tuple[Any, str, str]:
 def _freeze(expr: Any) -> Any:
     if isinstance(expr, MatrixBase):
         return sympy.ImmutableMatrix(expr)
+    if isinstance(expr, sympy.MatrixExpr):
+        return expr
     return sympy.sympify(expr)
 
 
+def _check_shows_work(title: Text, index: int, previous: Any, expr: Any) -> None:
+    shown = latex_math(expr)
+    if shown == latex_math(previous):
+        raise DerivationError(f"{title}, step {index}: expected a change, got the same expression "
+                              f"on both sides ({shown}); state it as the start instead")
+
+
 def derive(
-    title: str,
+    title: Text | str,
     start: Any,
     steps: Iterable[Sequence],
     *,
@@ -315,13 +371,14 @@ def derive(
 
     Parameters
     ----------
-    title : str
+    title : Text or str
         What the chain establishes.
     start : sympy.Expr or matrix
-        The first expression.
+        The first expression; keep it as written (``evaluate=False``) to show the work.
     steps : iterable of tuples
         ``(expr, justification)`` or ``(expr, justification, relation)`` with
-        relation ``"="`` (default), ``">="`` or ``">"``.
+        relation ``"="`` (default), ``">="`` or ``">"``; a justification is a
+        :class:`~factorcheck.symbolic.text.Text` or plain words.
     strict : bool
         Raise on a false step (default); otherwise record it with status ``FALSE``.
 
@@ -332,7 +389,8 @@ def derive(
     Raises
     ------
     DerivationError
-        A step is false (``strict=True``) or malformed.
+        A step is false (``strict=True``), malformed, or prints exactly as the
+        expression before it (it would show no work).
 
     Examples
     --------
@@ -348,11 +406,13 @@ def derive(
     >>> derive("wrong", ratio, [(1/N + 1/D_k, "forget a square")], strict=False).ok
     False
     """
+    title = as_text(title)
     previous = _freeze(start)
     checked = []
     for index, item in enumerate(steps, start=1):
         expr, justification, relation = _as_step(item, index)
         expr = _freeze(expr)
+        _check_shows_work(title, index, previous, expr)
         status, method = check_relation(previous, expr, relation)
         if status is Status.FALSE and strict:
             raise DerivationError(f"{title}, step {index} ({justification}) is false: {method}")
@@ -372,13 +432,13 @@ class Proof:
     ----------
     name : str
         Registry key (``"cost_ratio"``...).
-    title : str
-        One line.
-    summary : str
-        A few plain sentences saying what is established (LaTeX-escaped on output).
+    title : Text
+        One line (plain ``str`` is accepted and read as words).
+    summary : Text
+        A few sentences saying what is established.
     derivations : tuple of Derivation
         The checked chains.
-    findings : tuple of str
+    findings : tuple of Text
         Things the checker found wrong *in the source being verified* (they do
         not make the proof fail: finding them is the proof's job).
 
@@ -386,27 +446,41 @@ class Proof:
     --------
     >>> import sympy
     >>> x = sympy.Symbol("x")
-    >>> proof = Proof("demo", "Demo", "x plus x is 2x.", (derive("double", x + x, [(2*x, "add")]),))
+    >>> double = derive("double", sympy.Add(x, x, evaluate=False), [(2*x, "add")])
+    >>> proof = Proof("demo", "Demo", "x plus x is 2x.", (double,))
     >>> proof.ok
     True
     >>> print(proof.to_text().splitlines()[0])
     [demo] Demo: OK
+    >>> proof
+    <Proof demo 'Demo': OK, 1 derivation, 0 findings>
     """
 
     name: str
-    title: str
-    summary: str
+    title: Text
+    summary: Text
     derivations: tuple[Derivation, ...]
-    findings: tuple[str, ...] = ()
+    findings: tuple[Text, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", as_text(self.title))
+        object.__setattr__(self, "summary", as_text(self.summary))
+        object.__setattr__(self, "findings", tuple(as_text(f) for f in self.findings))
 
     @property
     def ok(self) -> bool:
         """True iff every step of every derivation is verified."""
         return all(derivation.ok for derivation in self.derivations)
 
+    def __repr__(self) -> str:
+        count = len(self.derivations)
+        return (f"<Proof {self.name} {str(self.title)!r}: {'OK' if self.ok else 'FAILED'}, "
+                f"{count} derivation{'s' * (count != 1)}, {len(self.findings)} findings>")
+
     def to_text(self) -> str:
-        """Plain-text rendering: header, summary, derivations, findings."""
-        lines = [f"[{self.name}] {self.title}: {'OK' if self.ok else 'FAILED'}", self.summary, ""]
+        """Unicode text: header, summary, derivations, findings."""
+        lines = [f"[{self.name}] {self.title}: {'OK' if self.ok else 'FAILED'}", str(self.summary),
+                 ""]
         for derivation in self.derivations:
             lines += [derivation.to_text(), ""]
         lines += [f"FINDING: {finding}" for finding in self.findings]
@@ -415,13 +489,30 @@ class Proof:
     def to_latex(self) -> str:
         r"""A LaTeX fragment: a ``\subsection*``, the summary, one ``align*`` per derivation.
 
-        All prose is escaped with :func:`latex_text`; all formulas come from
-        :func:`sympy.latex`.  Needs ``amsmath``.
+        Words are escaped with :func:`~factorcheck.symbolic.text.latex_text`;
+        all formulas come from :func:`sympy.latex`.  Needs ``amsmath``.
         """
-        parts = [f"\\subsection*{{{latex_text(self.title)}}}", latex_text(self.summary), ""]
+        parts = [f"\\subsection*{{{self.title.to_latex()}}}", self.summary.to_latex(), ""]
         for derivation in self.derivations:
-            parts += [f"\\paragraph{{{latex_text(derivation.title)}}}", derivation.to_latex(), ""]
+            parts += [f"\\paragraph{{{derivation.title.to_latex()}}}", derivation.to_latex(), ""]
         if self.findings:
-            items = "\n".join(f"  \\item {latex_text(f)}" for f in self.findings)
+            items = "\n".join(f"  \\item {f.to_latex()}" for f in self.findings)
             parts += ["\\paragraph{Findings}", "\\begin{itemize}", items, "\\end{itemize}"]
         return "\n".join(parts).rstrip() + "\n"
+
+    def to_markdown(self, heading: str = "###") -> str:
+        """Markdown: a heading, the summary, the derivations and findings, the status."""
+        status = "all steps verified ✓" if self.ok else "NOT all steps verified ✗"
+        parts = [f"{heading} {self.title.to_markdown()}", "", self.summary.to_markdown(), ""]
+        parts += [d.to_markdown() + "\n" for d in self.derivations]
+        if self.findings:
+            parts += ["**Findings**", "", *(f"- {f.to_markdown()}" for f in self.findings), ""]
+        parts += [f"*{status}*", ""]
+        return "\n".join(parts)
+
+    def _repr_latex_(self) -> str:
+        status = "all steps verified" if self.ok else "NOT all steps verified"
+        blocks = [d._repr_latex_() for d in self.derivations]
+        head = f"$$\\textbf{{{self.title.to_latex()}}}\\quad\\text{{({status})}}$$"
+        findings = [f"$${f.to_math_latex()}$$" for f in self.findings]
+        return "\n".join([head, *blocks, *findings])

@@ -27,10 +27,12 @@ __all__ = [
     "column_matrix",
     "compose_depthwise_pointwise",
     "compose_pointwise_depthwise",
+    "depthwise_pointwise_outputs",
     "factor_rank_one_column",
     "factor_symbols",
     "jacobian_rank",
     "kernel_symbols",
+    "pointwise_depthwise_outputs",
     "rank_decomposition",
     "special_product",
     "two_by_two_minors",
@@ -46,17 +48,24 @@ def _check_sizes(**sizes: int) -> None:
             raise FactorcheckError(f"{name}: expected an int >= 1, got {value!r}")
 
 
+def _tap(base: str, a: int, b: int) -> sympy.Symbol:
+    """The symbol ``base[a+1,b+1]``, named by its LaTeX form (1-based, as in the text)."""
+    return sympy.Symbol(f"{base}[{a + 1},{b + 1}]")
+
+
 def kernel_symbols(n: int, m: int, s: int) -> list[list[sympy.ImmutableMatrix]]:
-    """A generic kernel: ``n x m`` blocks of ``s x s`` independent symbols ``k_{i,j,a,b}``.
+    """A generic kernel: ``n x m`` blocks of ``s x s`` independent symbols ``k_{ij}[p,q]``.
+
+    Indices start at 1, as in the text; ``sympy.latex`` prints ``k_{12}[1,1]``.
 
     Examples
     --------
     >>> kernel_symbols(1, 2, 1)
-    [[Matrix([[k_0_0_0_0]]), Matrix([[k_0_1_0_0]])]]
+    [[Matrix([[k_{11}[1,1]]]), Matrix([[k_{12}[1,1]]])]]
     """
     _check_sizes(n=n, m=m, s=s)
     return [
-        [sympy.ImmutableMatrix(s, s, lambda a, b, i=i, j=j: sympy.Symbol(f"k_{i}_{j}_{a}_{b}"))
+        [sympy.ImmutableMatrix(s, s, lambda a, b, i=i, j=j: _tap(f"k_{{{i + 1}{j + 1}}}", a, b))
          for j in range(m)]
         for i in range(n)
     ]
@@ -67,25 +76,31 @@ def factor_symbols(
 ) -> tuple[list[sympy.ImmutableMatrix], list[list[sympy.ImmutableMatrix]]]:
     """Symbolic pointwise weights and depthwise kernels for ``d = multiplier``.
 
+    Symbols are named by their LaTeX form with indices from 1: ``\\mu_{ij}`` and
+    ``b_{j}[p,q]``, or ``\\mu^{(r)}_{ij}`` and ``b^{(r)}_{j}[p,q]`` when ``multiplier > 1``.
+
     Returns
     -------
     mus : list of ImmutableMatrix
-        ``mus[r]`` is the ``n x m`` matrix ``mu^{(r)}`` of entries ``mu_{r,i,j}``.
+        ``mus[r]`` is the ``n x m`` matrix ``mu^{(r)}`` of entries ``mu^{(r)}_{ij}``.
     bs : list of list of ImmutableMatrix
         ``bs[r][j]`` is the ``s x s`` depthwise kernel ``b^{(r)}_j``.
 
     Examples
     --------
     >>> mus, bs = factor_symbols(2, 1, 1)
-    >>> mus[0], bs[0][0]
-    (Matrix([
-    [mu_0_0_0],
-    [mu_0_1_0]]), Matrix([[b_0_0_0_0]]))
+    >>> mus[0].T, bs[0][0]
+    (Matrix([[\\mu_{11}, \\mu_{21}]]), Matrix([[b_{1}[1,1]]]))
     """
     _check_sizes(n=n, m=m, s=s, multiplier=multiplier)
-    mus = [sympy.ImmutableMatrix(n, m, lambda i, j, r=r: sympy.Symbol(f"mu_{r}_{i}_{j}"))
-           for r in range(multiplier)]
-    bs = [[sympy.ImmutableMatrix(s, s, lambda a, b, r=r, j=j: sympy.Symbol(f"b_{r}_{j}_{a}_{b}"))
+
+    def layer(r: int) -> str:
+        return f"^{{({r + 1})}}" if multiplier > 1 else ""
+
+    mus = [sympy.ImmutableMatrix(n, m, lambda i, j, r=r: sympy.Symbol(
+        f"\\mu{layer(r)}_{{{i + 1}{j + 1}}}")) for r in range(multiplier)]
+    bs = [[sympy.ImmutableMatrix(s, s, lambda a, b, r=r, j=j: _tap(f"b{layer(r)}_{{{j + 1}}}",
+                                                                    a, b))
            for j in range(m)] for r in range(multiplier)]
     return mus, bs
 
@@ -140,7 +155,7 @@ def column_matrix(unfolded: sympy.MatrixBase, j: int, s: int) -> sympy.Immutable
 
 
 def _patch(m: int, s: int) -> list[sympy.ImmutableMatrix]:
-    return [sympy.ImmutableMatrix(s, s, lambda a, b, j=j: sympy.Symbol(f"x_{j}_{a}_{b}"))
+    return [sympy.ImmutableMatrix(s, s, lambda a, b, j=j: _tap(f"x_{{{j + 1}}}", a, b))
             for j in range(m)]
 
 
@@ -164,15 +179,32 @@ def compose_depthwise_pointwise(
     --------
     >>> mus, bs = factor_symbols(1, 1, 1)
     >>> compose_depthwise_pointwise(mus, bs, 1)
-    Matrix([[b_0_0_0_0*mu_0_0_0]])
+    Matrix([[\\mu_{11}*b_{1}[1,1]]])
+    """
+    m = mus[0].shape[1]
+    return _coefficients(depthwise_pointwise_outputs(mus, bs, s), m, s)
+
+
+def depthwise_pointwise_outputs(
+    mus: Sequence[sympy.MatrixBase], bs: Sequence[Sequence[sympy.MatrixBase]], s: int
+) -> list[sympy.Expr]:
+    """The outputs ``y_i`` of depthwise-then-pointwise on the symbolic patch ``x_j[p,q]``.
+
+    Each output is returned as SymPy builds it: the pointwise weight multiplies
+    the depthwise sum, not yet expanded.
+
+    Examples
+    --------
+    >>> mus, bs = factor_symbols(1, 2, 1)
+    >>> depthwise_pointwise_outputs(mus, bs, 1)
+    [\\mu_{11}*b_{1}[1,1]*x_{1}[1,1] + \\mu_{12}*b_{2}[1,1]*x_{2}[1,1]]
     """
     n, m = mus[0].shape
     patch = _patch(m, s)
     z = [[sum(bs[r][j].multiply_elementwise(patch[j])) for j in range(m)]
          for r in range(len(mus))]
-    outputs = [sum(mus[r][i, j] * z[r][j] for r in range(len(mus)) for j in range(m))
-               for i in range(n)]
-    return _coefficients(outputs, m, s)
+    return [sum(mus[r][i, j] * z[r][j] for r in range(len(mus)) for j in range(m))
+            for i in range(n)]
 
 
 def compose_pointwise_depthwise(
@@ -188,7 +220,21 @@ def compose_pointwise_depthwise(
     --------
     >>> mus, bs = factor_symbols(1, 2, 1)
     >>> compose_pointwise_depthwise(mus[0], bs[0][:1], 1)
-    Matrix([[b_0_0_0_0*mu_0_0_0, b_0_0_0_0*mu_0_0_1]])
+    Matrix([[\\mu_{11}*b_{1}[1,1], \\mu_{12}*b_{1}[1,1]]])
+    """
+    return _coefficients(pointwise_depthwise_outputs(mu, b_out, s), mu.shape[1], s)
+
+
+def pointwise_depthwise_outputs(
+    mu: sympy.MatrixBase, b_out: Sequence[sympy.MatrixBase], s: int
+) -> list[sympy.Expr]:
+    """The outputs of pointwise-then-depthwise on the symbolic patch, not yet expanded.
+
+    Examples
+    --------
+    >>> mus, bs = factor_symbols(1, 2, 1)
+    >>> pointwise_depthwise_outputs(mus[0], bs[0][:1], 1)
+    [b_{1}[1,1]*(\\mu_{11}*x_{1}[1,1] + \\mu_{12}*x_{2}[1,1])]
     """
     n, m = mu.shape
     if len(b_out) != n:
@@ -196,8 +242,7 @@ def compose_pointwise_depthwise(
                                f"got {len(b_out)}")
     patch = _patch(m, s)
     mixed = [sum((mu[i, j] * patch[j] for j in range(m)), sympy.zeros(s, s)) for i in range(n)]
-    outputs = [sum(b_out[i].multiply_elementwise(mixed[i])) for i in range(n)]
-    return _coefficients(outputs, m, s)
+    return [sum(b_out[i].multiply_elementwise(mixed[i])) for i in range(n)]
 
 
 def two_by_two_minors(matrix: sympy.MatrixBase, *, evaluate: bool = True) -> list[sympy.Expr]:
@@ -216,7 +261,8 @@ def two_by_two_minors(matrix: sympy.MatrixBase, *, evaluate: bool = True) -> lis
 
     def minor(a: int, c: int, p: int, q: int) -> sympy.Expr:
         first = sympy.Mul(matrix[a, p], matrix[c, q], evaluate=evaluate)
-        second = sympy.Mul(-1, matrix[a, q], matrix[c, p], evaluate=evaluate)
+        second = sympy.Mul(-1, sympy.Mul(matrix[a, q], matrix[c, p], evaluate=evaluate),
+                           evaluate=evaluate)
         return sympy.Add(first, second, evaluate=evaluate)
 
     return [minor(a, c, p, q)

@@ -61,6 +61,7 @@ import sympy
 from factorcheck.errors import FactorcheckError
 from factorcheck.symbolic.cost import Size, conv_cost, depthwise_cost, output_shape, standard_cost
 from factorcheck.symbolic.derivation import Derivation, Proof, derive
+from factorcheck.symbolic.text import latex_math
 
 __all__ = [
     "ALPHA",
@@ -966,12 +967,17 @@ _SCALING_SUMMARY = (
 
 
 def _collected(table: NetworkTable) -> Derivation:
-    subtotals = [share.macs for share in table.shares() if share.macs != 0]
-    start = sympy.Add(*subtotals, evaluate=False) if len(subtotals) > 1 else subtotals[0]
     polynomial = sympy.Poly(table.total_macs, ALPHA, RHO).as_expr()
+    start = polynomial
+    for subtotals in ([share.macs for share in table.shares() if share.macs != 0],
+                      [row.macs for row in table.rows if row.macs != 0]):
+        start = sympy.Add(*subtotals, evaluate=False) if len(subtotals) > 1 else subtotals[0]
+        if latex_math(start) != latex_math(polynomial):  # the sum shows some work
+            break
     types = " + ".join(s.type for s in table.shares() if s.macs != 0)
-    return derive(f"total MACs ({types}) as a polynomial in alpha and rho", start,
-                  [(polynomial, "collect the per-layer counts")])
+    shows_work = latex_math(start) != latex_math(polynomial)
+    steps = [(polynomial, "collect the per-layer counts")] if shows_work else []
+    return derive(f"total MACs ({types}) as a polynomial in alpha and rho", start, steps)
 
 
 def _width_limit(total: sympy.Expr) -> Derivation:
@@ -991,7 +997,10 @@ def _width_rule_gap(total: sympy.Expr) -> Derivation:
 
 def _resolution_scaling(total: sympy.Expr, rho_0: int) -> Derivation:
     after_pool = total.subs(RHO, 0)
-    claim = (RHO / rho_0) ** 2 * (total.subs(RHO, rho_0) - after_pool) + after_pool
+    scaled = sympy.Mul(sympy.Pow(RHO / rho_0, 2, evaluate=False),
+                       sympy.Add(total.subs(RHO, rho_0), -after_pool, evaluate=False),
+                       evaluate=False)  # kept as written: evaluated, it prints like ``total``
+    claim = scaled if after_pool == 0 else sympy.Add(scaled, after_pool, evaluate=False)
     return derive(f"the cost scales as rho^2 from rho = {rho_0}, apart from layers after pooling",
                   total, [(claim, "every spatial size is proportional to rho")], strict=False)
 

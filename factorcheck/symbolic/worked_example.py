@@ -22,12 +22,19 @@ from factorcheck.symbolic.cost import (
     standard_cost,
 )
 from factorcheck.symbolic.derivation import Derivation, Proof, derive
+from factorcheck.symbolic.ratios import OUTPUT_SIZE
+from factorcheck.symbolic.text import Math, Text, text
 
 __all__ = ["Finding", "WorkedExample", "check_worked_example", "worked_example_proof"]
 
 #: The example as the reference analysis states it (kernel as kh x kw x in x out).
 INPUT, KERNEL, STRIDE, PADDING, CHANNELS_IN, CHANNELS_OUT = 11, 3, 2, 1, 3, 16
 STATED_STANDARD_KERNEL = (3, 3, 3, 6)
+
+
+def _times(values: tuple) -> Math:
+    """``3 × 3 × 3 × 6`` as one formula."""
+    return Math(r" \times ".join(map(str, values)), " × ".join(map(str, values)))
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,13 @@ class Finding:
     expected : tuple
         What its own other numbers imply.
     explanation : str
-        Why they disagree.
+        Why they disagree (plain words; :attr:`text` is the typeset sentence).
+
+    Examples
+    --------
+    >>> finding = check_worked_example().findings[0]
+    >>> print(finding.text.to_latex()[:58])
+    The stated standard kernel $3 \\times 3 \\times 3 \\times 6$
     """
 
     quantity: str
@@ -51,9 +64,22 @@ class Finding:
     expected: tuple
     explanation: str
 
+    @property
+    def text(self) -> Text:
+        """The finding as one sentence of words and formulas."""
+        n_stated, n_expected = self.stated[-1], self.expected[-1]
+        return text(
+            "The stated standard kernel ", _times(self.stated), " (",
+            Math(r"k_h \times k_w \times M \times N", "k_h × k_w × M × N"),
+            ") contradicts the ", _times((6, 6, n_expected)), " output: a standard convolution "
+            "has one kernel per output channel, so it needs ", Math(f"N = {n_expected}",
+                                                                    f"N = {n_expected}"),
+            " kernels (", _times(self.expected), "); with ", Math(f"N = {n_stated}",
+                                                                 f"N = {n_stated}"),
+            " the output would be ", _times((6, 6, n_stated)), ".")
+
     def __str__(self) -> str:
-        return (f"{self.quantity}: stated {' x '.join(map(str, self.stated))}, expected "
-                f"{' x '.join(map(str, self.expected))}. {self.explanation}")
+        return str(self.text)
 
 
 @dataclass(frozen=True)
@@ -127,37 +153,45 @@ def check_worked_example() -> WorkedExample:
     )
 
 
-def _product(*factors: int) -> sympy.Expr:
-    """A product of integers kept as written (``6 \\cdot 6 \\cdot 9``)."""
-    return sympy.Mul(*(sympy.Integer(f) for f in factors), evaluate=False)
+def _product(*factors: int | sympy.Expr) -> sympy.Expr:
+    """A product kept as written (``6^2 \\cdot 3^2 \\cdot 3``)."""
+    return sympy.Mul(*(sympy.sympify(f) for f in factors), evaluate=False)
+
+
+def _square(value: int) -> sympy.Expr:
+    return sympy.Pow(sympy.Integer(value), 2, evaluate=False)
+
+
+D_k, N = sympy.symbols("D_k N", positive=True, integer=True)
 
 
 def _derivations(example: WorkedExample) -> tuple[Derivation, ...]:
-    stated_size = sympy.Add(
-        sympy.Mul(sympy.Add(INPUT, -KERNEL, _product(2, PADDING), evaluate=False),
-                  sympy.Pow(STRIDE, -1, evaluate=False), evaluate=False),
-        1, evaluate=False)
-    shapes = sympy.ImmutableMatrix([example.standard_output, example.depthwise_output,
-                                    example.pointwise_output])
+    d_p = example.output_size
+    stated_size = sympy.Add(sympy.floor(sympy.Mul(
+        sympy.Add(INPUT, sympy.Mul(2, PADDING, evaluate=False), -KERNEL, evaluate=False),
+        sympy.Pow(STRIDE, -1, evaluate=False), evaluate=False), evaluate=False), 1,
+        evaluate=False)
+    ratio = sympy.Mul(sympy.Add(example.depthwise_macs, example.pointwise_macs, evaluate=False),
+                      sympy.Pow(example.standard_macs, -1, evaluate=False), evaluate=False)
     return (
-        derive("output size", stated_size,
-               [(sympy.Integer(example.output_size), "cost.output_size with floor")]),
-        derive("output shapes: standard, depthwise, pointwise (H, W, C)",
-               sympy.ImmutableMatrix([[6, 6, 16], [6, 6, 3], [6, 6, 16]]),
-               [(shapes, "computed by cost.output_size and the channel counts")]),
-        derive("standard MACs", _product(6, 6, 9, 3, 16),
-               [(sympy.Integer(example.standard_macs), "cost.standard_cost")]),
-        derive("depthwise MACs", _product(6, 6, 9, 3),
-               [(sympy.Integer(example.depthwise_macs), "cost.depthwise_cost")]),
-        derive("pointwise MACs", _product(6, 6, 3, 16),
-               [(sympy.Integer(example.pointwise_macs), "cost.pointwise_cost")]),
-        derive("MAC ratio",
-               sympy.Mul(sympy.Add(example.depthwise_macs, example.pointwise_macs,
-                                   evaluate=False),
-                         sympy.Pow(example.standard_macs, -1, evaluate=False), evaluate=False),
+        derive(text("output size ", OUTPUT_SIZE),
+               stated_size, [(sympy.Integer(d_p), "divide, round down, add one")]),
+        derive(text("standard MACs ", Math("D_p^2 D_k^2 M N", "D_p² D_k² M N")),
+               _product(_square(d_p), _square(KERNEL), CHANNELS_IN, CHANNELS_OUT),
+               [(sympy.Integer(example.standard_macs), "multiply")]),
+        derive(text("depthwise MACs ", Math("D_p^2 D_k^2 M", "D_p² D_k² M")),
+               _product(_square(d_p), _square(KERNEL), CHANNELS_IN),
+               [(sympy.Integer(example.depthwise_macs), "multiply")]),
+        derive(text("pointwise MACs ", Math("D_p^2 M N", "D_p² M N")),
+               _product(_square(d_p), CHANNELS_IN, CHANNELS_OUT),
+               [(sympy.Integer(example.pointwise_macs), "multiply")]),
+        derive("MAC ratio", ratio,
                [(example.ratio, "reduce the fraction"),
-                (sympy.Add(sympy.Rational(1, 16), sympy.Rational(1, 9), evaluate=False),
-                 "equals 1/N + 1/D_k^2 with N = 16, D_k = 3")]),
+                (sympy.Add(sympy.Rational(1, CHANNELS_OUT), sympy.Rational(1, KERNEL**2),
+                           evaluate=False),
+                 text("equals ", 1 / N + 1 / D_k**2, " with ",
+                      Math(f"N = {CHANNELS_OUT},\\ D_k = {KERNEL}",
+                           f"N = {CHANNELS_OUT}, D_k = {KERNEL}")))]),
     )
 
 
@@ -173,13 +207,21 @@ def worked_example_proof() -> Proof:
     example = check_worked_example()
     return Proof(
         name="worked_example",
-        title="The worked example: 11 x 11 x 3 input, 3 x 3 kernel, stride 2, padding 1",
-        summary=(
-            "Every number of the example is recomputed with the cost functions: output size 6, "
-            "outputs 6 x 6 x 16, 6 x 6 x 3 and 6 x 6 x 16, 15552 standard MACs against "
-            "972 + 1728 = 2700 separable ones, a ratio of 25/144 = 1/16 + 1/9. The stated "
-            "standard kernel 3 x 3 x 3 x 6 contradicts the 16 output channels."
+        title=text("The worked example: ", _times((INPUT, INPUT, CHANNELS_IN)), " input, ",
+                   _times((KERNEL, KERNEL)), " kernel, stride ", STRIDE, ", padding ", PADDING),
+        summary=text(
+            "Every number of the example is recomputed with the cost functions: output size ",
+            example.output_size, ", outputs ", _times(example.standard_output), ", ",
+            _times(example.depthwise_output), " and ", _times(example.pointwise_output), ", ",
+            example.standard_macs, " standard MACs against ",
+            Math(f"{example.depthwise_macs} + {example.pointwise_macs} = "
+                 f"{example.depthwise_macs + example.pointwise_macs}",
+                 f"{example.depthwise_macs} + {example.pointwise_macs} = "
+                 f"{example.depthwise_macs + example.pointwise_macs}"),
+            " separable ones, a ratio of ", sympy.Eq(example.ratio, sympy.Add(
+                sympy.Rational(1, CHANNELS_OUT), sympy.Rational(1, KERNEL**2), evaluate=False),
+                evaluate=False), ". The stated kernel shape is inconsistent (finding below)."
         ),
         derivations=_derivations(example),
-        findings=tuple(str(f) for f in example.findings),
+        findings=tuple(f.text for f in example.findings),
     )
