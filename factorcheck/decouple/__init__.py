@@ -22,6 +22,7 @@ from factorcheck.decouple.plan import (
     choose_terms,
     compose,
     decouple,
+    decoupled_cost,
     tradeoff,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "choose_terms",
     "tradeoff",
     "compose",
+    "decoupled_cost",
     "operator_norm",
     "error_bound",
     "Tradeoff",

@@ -37,9 +37,17 @@ from factorcheck.decouple.bound import (
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import Kernel, as_kernel, from_canonical, to_canonical
 from factorcheck.separability import ORDERS, Factors, analyze, decompose, nearest_separable
-from factorcheck.symbolic.cost import conv_cost, output_shape
+from factorcheck.symbolic.cost import LayerCost, conv_cost, output_shape
 
-__all__ = ["Tradeoff", "TradeoffRow", "choose_terms", "compose", "decouple", "tradeoff"]
+__all__ = [
+    "Tradeoff",
+    "TradeoffRow",
+    "choose_terms",
+    "compose",
+    "decouple",
+    "decoupled_cost",
+    "tradeoff",
+]
 
 
 # --------------------------------------------------------------------------- groups
@@ -330,7 +338,10 @@ class TradeoffRow:
         The smallest share of a slice's squared norm that is kept.
     relative_error_bound : float or None
         Certified worst-case relative output error
-        ``error_bound / operator_norm`` (None without ``input_hw``).
+        ``error_bound / layer_norm`` (None without ``input_hw``).
+    error_bound : float or None
+        Certified absolute bound :func:`~factorcheck.error_bound` on
+        ``||conv_K(x) - conv_P(x)|| / ||x||`` (None without ``input_hw``).
     """
 
     terms: int
@@ -338,6 +349,7 @@ class TradeoffRow:
     relative_distance: float
     energy_kept: float
     relative_error_bound: float | None
+    error_bound: float | None = None
 
 
 _COLUMNS = ("T", "MACs ratio", "rel. distance", "energy kept", "rel. error bound")
@@ -425,23 +437,53 @@ def _out_hw(shape: tuple[int, int, int, int], input_hw: tuple[int, int] | None,
     return tuple(input_hw), out  # type: ignore[return-value]
 
 
-def _macs_ratio(shape: tuple[int, int, int, int], groups: int, terms: int, order: str,
-                grids: tuple[tuple[int, int], tuple[int, int]]) -> float:
-    """MACs of the ``terms``-term DSC (both steps, as in the module docstring) over the layer's.
+def decoupled_cost(
+    shape: tuple[int, int, int, int],
+    terms: int,
+    *,
+    order: str = "dw-pw",
+    groups: int = 1,
+    input_hw: tuple[int, int] = (1, 1),
+    output_hw: tuple[int, int] = (1, 1),
+) -> tuple[LayerCost, LayerCost]:
+    """Costs of a convolution and of its ``terms``-term DSC: ``(standard, decoupled)``.
 
-    Counted by :func:`factorcheck.symbolic.cost.conv_cost`; in "pw-dw" the
-    pointwise step runs on the input grid, before the stride.
+    Both are counted by :func:`factorcheck.symbolic.cost.conv_cost` (MACs and
+    parameters without bias).  The two steps are those of :func:`decouple`;
+    in "pw-dw" the pointwise step runs on the input grid, before the stride,
+    so MACs need both grids (the default ``(1, 1)`` counts per position).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Canonical ``(n, m / groups, kh, kw)``.
+    terms : int
+        ``T``.
+    order, groups
+        As for :func:`decouple`.
+    input_hw, output_hw : (int, int)
+        The layer's input and output grids.
+
+    Returns
+    -------
+    (LayerCost, LayerCost)
+
+    Examples
+    --------
+    >>> standard, dsc = decoupled_cost((16, 3, 3, 3), 1, output_hw=(6, 6))  # the worked example
+    >>> standard.macs, dsc.macs, dsc.params
+    (15552, 2700, 75)
     """
     n, m_g, kh, kw = shape
-    m, (in_hw, out_hw) = m_g * groups, grids
-    standard = conv_cost(out_hw, (kh, kw), m, n, groups=groups).macs
+    m = m_g * groups
+    standard = conv_cost(output_hw, (kh, kw), m, n, groups=groups)
     if order == "dw-pw":
-        dsc = (conv_cost(out_hw, (kh, kw), m, m * terms, groups=m).macs
-               + conv_cost(out_hw, 1, m * terms, n, groups=groups).macs)
+        dsc = (conv_cost(output_hw, (kh, kw), m, m * terms, groups=m)
+               + conv_cost(output_hw, 1, m * terms, n, groups=groups))
     else:
-        dsc = (conv_cost(in_hw, 1, m, n * terms, groups=groups).macs
-               + conv_cost(out_hw, (kh, kw), n * terms, n, groups=n).macs)
-    return dsc / standard
+        dsc = (conv_cost(input_hw, 1, m, n * terms, groups=groups)
+               + conv_cost(output_hw, (kh, kw), n * terms, n, groups=n))
+    return standard, dsc
 
 
 def tradeoff(
@@ -487,11 +529,12 @@ def tradeoff(
     grids = _out_hw(k.shape, input_hw, stride, padding, dilation)
     rows = []
     for t in range(1, max(spec.rank, 1) + 1):
-        bound = None
+        err = relative = None
         if norm is not None:
             err = error_bound(k.data, _nearest(k, t, order, groups), input_hw, **geometry)
-            bound = err / norm if norm > 0 else 0.0
-        rows.append(TradeoffRow(t, _macs_ratio(k.shape, groups, t, order, grids),
-                                float(spec.relative_distance[t - 1]),
-                                float(spec.energy_kept[t - 1]), bound))
+            relative = err / norm if norm > 0 else 0.0
+        standard, dsc = decoupled_cost(k.shape, t, order=order, groups=groups, input_hw=grids[0],
+                                       output_hw=grids[1])
+        rows.append(TradeoffRow(t, dsc.macs / standard.macs, float(spec.relative_distance[t - 1]),
+                                float(spec.energy_kept[t - 1]), relative, err))
     return Tradeoff(tuple(rows), k.shape, order, groups, hw, norm)  # type: ignore[arg-type]
