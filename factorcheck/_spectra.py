@@ -150,12 +150,13 @@ def grams(data: np.ndarray, order: str, chunk: int = GRAM_CHUNK_ENTRIES) -> np.n
     buffer = np.empty(min(step, count) * rows * taps)
     for start in range(0, count, step):
         stop = min(start + step, count)
+        size = (stop - start) * rows * taps
         if order == "dw-pw":
-            block = buffer[: rows * (stop - start) * taps].reshape(rows, stop - start, *data.shape[2:])
+            block = buffer[:size].reshape(rows, stop - start, *data.shape[2:])
             np.copyto(block, data[:, start:stop])
             stack = block.reshape(rows, stop - start, taps).transpose(1, 0, 2)
         else:
-            block = buffer[: (stop - start) * rows * taps].reshape(stop - start, *data.shape[1:])
+            block = buffer[:size].reshape(stop - start, *data.shape[1:])
             np.copyto(block, data[start:stop])
             stack = block.reshape(stop - start, rows, taps)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
@@ -312,7 +313,7 @@ def fast_spectra(data: np.ndarray, order: str, tol: float,
     ``tol`` is the rank tolerance (``sigma_k > tol sigma_1`` counts).
     """
     gram = grams(data, order, chunk)
-    count, k = gram.shape[:2]
+    k = gram.shape[1]
     trace = np.einsum("bii->b", gram)
     idx = np.flatnonzero((trace > _TRACE_RANGE[0]) & (trace < _TRACE_RANGE[1]))
     _, e = np.frexp(trace[idx])

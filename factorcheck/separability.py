@@ -128,8 +128,9 @@ class Analysis:
     exact: bool
     criterion: str
     tolerance: float | None
-    singular_values: np.ndarray = LazyField()  # type: ignore[assignment]
-    ranks: np.ndarray = LazyField()  # type: ignore[assignment]
+    # A descriptor, not a default: these three may be computed on first read (see Notes).
+    singular_values: np.ndarray = LazyField()  # type: ignore[assignment]  # noqa: RUF009
+    ranks: np.ndarray = LazyField()  # type: ignore[assignment]  # noqa: RUF009
     min_multiplier: int = LazyField()  # type: ignore[assignment]
     distance: float
     relative_distance: float
