@@ -32,6 +32,15 @@ from typing import Any
 
 import numpy as np
 
+from factorcheck._spectra import (
+    Deferred,
+    FastSpectra,
+    LazyField,
+    Spectra,
+    chunk_spectrum,
+    fast_spectra,
+    scaled,
+)
 from factorcheck.display import Display, Displayable, describe_analysis, describe_factors
 from factorcheck.errors import FactorcheckError, KernelError, NotSeparableError
 from factorcheck.exact import exact_factors, exact_rank, exact_singular_ratios
@@ -59,13 +68,8 @@ ORDERS: dict[str, str] = {
     "dw-pw": "depthwise then pointwise (MobileNet): rank <= multiplier per input channel",
     "pw-dw": "pointwise then depthwise: rank <= multiplier per output channel",
 }
-#: Below this ratio sigma_min / sigma_max a slice is recomputed by a direct SVD.
-_GRAM_SAFE_RATIO = 1e-3
 #: Float singular values above this ratio to the largest certify exact full rank (exact kernels).
 _CERTIFY_RATIO = 1e-8
-#: Slices whose largest singular value lies outside this range are rescaled before the Gram
-#: matrix is formed, so that squaring neither overflows nor underflows.
-_SAFE_RANGE = (1e-140, 1e140)
 #: Slices are processed in chunks of about this many entries (bounds the float64 copies).
 _CHUNK_ENTRIES = 1 << 22
 
@@ -135,9 +139,10 @@ class Analysis(Displayable):
     exact: bool
     criterion: str
     tolerance: float | None
-    singular_values: np.ndarray
-    ranks: np.ndarray
-    min_multiplier: int
+    # A descriptor, not a default: these three may be computed on first read (see Notes).
+    singular_values: np.ndarray = LazyField()  # type: ignore[assignment]  # noqa: RUF009
+    ranks: np.ndarray = LazyField()  # type: ignore[assignment]  # noqa: RUF009
+    min_multiplier: int = LazyField()  # type: ignore[assignment]
     distance: float
     relative_distance: float
     energy_kept: np.ndarray
@@ -282,73 +287,13 @@ def _slice_chunks(data: np.ndarray, order: str) -> Iterator[tuple[slice, np.ndar
 # --------------------------------------------------------------------------- spectra
 
 
-def _scaled(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each slice times an exact power of two that brings its largest entry into [0.5, 1).
+def _spectra(data: np.ndarray, order: str) -> Spectra:
+    """Full singular values of every slice, chunk by chunk (see :func:`chunk_spectrum`).
 
-    Returns the scaled float64 slices and the exponents (0 for zero slices).
+    (Threads over chunks were measured slower here: the small BLAS calls contend.)
     """
-    stack = stack.astype(np.float64, copy=False)
-    _, exponent = np.frexp(np.abs(stack).max(axis=(1, 2)))
-    return np.ldexp(stack, -exponent[:, None, None]), exponent
-
-
-def _singular_values(stack: np.ndarray) -> np.ndarray:
-    """Singular values of each float64 slice, decreasing; NaN rows where the Gram overflowed.
-
-    The Gram matrix of the smaller side gives them fast; a slice whose
-    smallest singular value is below ``_GRAM_SAFE_RATIO`` of its largest is
-    recomputed by a direct SVD (squaring would lose it to cancellation).
-    """
-    tall = stack.shape[1] >= stack.shape[2]
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        gram = stack.swapaxes(1, 2) @ stack if tall else stack @ stack.swapaxes(1, 2)
-    finite = np.isfinite(gram).all(axis=(1, 2))
-    gram[~finite] = 0.0
-    sigma = np.sqrt(np.clip(np.linalg.eigvalsh(gram)[:, ::-1], 0.0, None))
-    unsafe = finite & (sigma[:, -1] < _GRAM_SAFE_RATIO * sigma[:, 0])
-    if unsafe.any():
-        sigma[unsafe] = np.linalg.svd(stack[unsafe], compute_uv=False)
-    sigma[~finite] = np.nan
-    return sigma
-
-
-@dataclass(frozen=True)
-class _Spectra:
-    """Singular values per slice, ``sigma * 2**exponent`` being the real ones."""
-
-    sigma: np.ndarray
-    exponent: np.ndarray
-
-    def actual(self, extra: int = 0) -> np.ndarray:
-        """The singular values, times ``2**extra`` (inf past float64's range, as it must)."""
-        with np.errstate(over="ignore", under="ignore"):
-            return np.ldexp(self.sigma, self.exponent[:, None] + extra)
-
-
-def _chunk_spectrum(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(sigma, exponent)`` for one chunk of slices (see :func:`_spectra`)."""
-    x = stack.astype(np.float64, copy=False)
-    sigma = _singular_values(x)
-    exponent = np.zeros(len(x), dtype=np.int64)
-    top = sigma[:, 0]
-    risky = ~((top > _SAFE_RANGE[0]) & (top < _SAFE_RANGE[1]))  # NaN is risky too
-    if risky.any():
-        scaled, exponent[risky] = _scaled(x[risky])
-        sigma[risky] = _singular_values(scaled)
-    return sigma, exponent
-
-
-def _spectra(data: np.ndarray, order: str) -> _Spectra:
-    """Singular values of every slice, chunk by chunk.
-
-    Slices are used as they are when their largest singular value lies in
-    ``_SAFE_RANGE`` (the usual case: no extra pass over the data); the others
-    (huge, tiny, zero, or overflowing) are recomputed after scaling each by a
-    power of two.  (Threads over chunks were measured slower here: the small
-    BLAS calls contend.)
-    """
-    parts = [_chunk_spectrum(stack) for _, stack in _slice_chunks(data, order)]
-    return _Spectra(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    parts = [chunk_spectrum(stack) for _, stack in _slice_chunks(data, order)]
+    return Spectra(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
 def _root_sum(per_slice_sq: np.ndarray, exponent: np.ndarray) -> tuple[float, int]:
@@ -442,11 +387,39 @@ def analyze(
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout, check_finite=False)
     groups = check_groups(groups, k)
     sliced = grouped_kernel(k, groups, order)
-    spectra = _spectra(sliced.as_float(), order)
-    if not np.isfinite(spectra.sigma).all():  # NaN or inf entries always end here
-        require_finite(k.data) if kernel is k else as_kernel(kernel, layout)  # raises, user's index
-    result = _verdict(sliced, order, multiplier, rtol, spectra)
-    return result if groups == 1 else replace(result, shape=k.shape, groups=groups)
+    if not sliced.exact and multiplier == 1:
+        fast = fast_spectra(sliced.as_float(), order, _rank_tolerance(sliced, order))
+        if not (np.isfinite(fast.total).all() and np.isfinite(fast.tail).all()):
+            _raise_not_finite(kernel, k, layout)
+        result = _fast_verdict(sliced, order, rtol, fast)
+    else:
+        spectra = _spectra(sliced.as_float(), order)
+        if not np.isfinite(spectra.sigma).all():  # NaN or inf entries always end here
+            _raise_not_finite(kernel, k, layout)
+        result = _verdict(sliced, order, multiplier, rtol, spectra)
+    return result if groups == 1 else _regrouped(result, k.shape, groups)
+
+
+def _regrouped(result: Analysis, shape: tuple[int, int, int, int], groups: int) -> Analysis:
+    """``result`` of the per-group slices, relabelled with the grouped kernel's shape.
+
+    Copies the stored values as they are, so deferred fields stay deferred.
+    """
+    copy = object.__new__(Analysis)
+    copy.__dict__.update(result.__dict__)
+    copy.__dict__.update(shape=shape, groups=groups)
+    return copy
+
+
+def _raise_not_finite(kernel: Any, k: Kernel, layout: str) -> None:
+    """Raise the error naming the first NaN or infinity (with the user's index)."""
+    require_finite(k.data) if kernel is k else as_kernel(kernel, layout)
+
+
+def _rank_tolerance(k: Kernel, order: str) -> float:
+    """``max(rows, cols) * eps``: the default tolerance of the numerical rank."""
+    n, m, kh, kw = k.shape
+    return max(n if order == "dw-pw" else m, kh * kw) * k.eps
 
 
 def _exact_ranks(k: Kernel, order: str, sigma: np.ndarray, d: int) -> np.ndarray:
@@ -473,10 +446,9 @@ def _exact_ranks(k: Kernel, order: str, sigma: np.ndarray, d: int) -> np.ndarray
     return ranks
 
 
-def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: _Spectra) -> Analysis:
+def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: Spectra) -> Analysis:
     sigma = spectra.sigma
-    n, m, kh, kw = k.shape
-    rank_tol = max(n if order == "dw-pw" else m, kh * kw) * k.eps
+    rank_tol = _rank_tolerance(k, order)
     if k.exact:
         ranks = _exact_ranks(k, order, sigma, d)
     else:
@@ -505,6 +477,65 @@ def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: _Spectr
         singular_values=_readonly(spectra.actual(k.exponent)),
         ranks=_readonly(ranks.astype(np.int64)),
         min_multiplier=min_multiplier,
+        distance=_to_float((distance[0], distance[1] + k.exponent)),
+        relative_distance=float(relative),
+        energy_kept=_readonly(kept),
+        norm=_to_float((norm[0], norm[1] + k.exponent)),
+    )
+
+
+class _Lazy:
+    """The full-spectrum fields of a fast-path :class:`Analysis`, computed on first read."""
+
+    def __init__(self, fast: FastSpectra, extra: int, tol: float) -> None:
+        self.fast, self.extra, self.tol = fast, extra, tol
+
+    def singular_values(self) -> np.ndarray:
+        return _readonly(self.fast.full.spectra().actual(self.extra))
+
+    def ranks(self) -> np.ndarray:
+        ranks = self.fast.ranks.copy()
+        sigma = self.fast.full.spectra().sigma[ranks < 0]
+        ranks[ranks < 0] = (sigma > self.tol * sigma[:, :1]).sum(axis=1)
+        return _readonly(ranks.astype(np.int64))
+
+    def min_multiplier(self) -> int:
+        return int(self.ranks().max())
+
+
+def _fast_verdict(k: Kernel, order: str, rtol: float | None, fast: FastSpectra) -> Analysis:
+    """The :class:`Analysis` of a float kernel for multiplier 1, from :func:`fast_spectra`.
+
+    ``singular_values`` is always deferred; ``ranks`` and ``min_multiplier``
+    are deferred only when some slice's rank is not known without them.
+    """
+    rank_tol = _rank_tolerance(k, order)
+    lazy = _Lazy(fast, k.exponent, rank_tol)
+    norm, distance = _root_sum(fast.total, fast.exponent), _root_sum(fast.tail, fast.exponent)
+    relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
+    known = bool((fast.ranks >= 0).all())
+    ranks: Any = _readonly(fast.ranks.astype(np.int64)) if known else Deferred(lazy.ranks)
+    least: Any = int(fast.ranks.max()) if known else Deferred(lazy.min_multiplier)
+    if rtol is not None:
+        criterion, tolerance, separable = "rtol", rtol, relative <= rtol
+    elif fast.beyond or (fast.ranks > 1).any():
+        criterion, tolerance, separable = "rank", rank_tol, False
+    else:
+        criterion, tolerance, separable = "rank", rank_tol, lazy.min_multiplier() <= 1
+    kept = 1.0 - fast.tail / np.where(fast.total > 0, fast.total, 1.0)
+    return Analysis(
+        shape=k.shape,
+        layout=k.layout,
+        order=order,
+        multiplier=1,
+        dtype=k.dtype,
+        separable=bool(separable),
+        exact=False,
+        criterion=criterion,
+        tolerance=tolerance,
+        singular_values=Deferred(lazy.singular_values),  # type: ignore[arg-type]
+        ranks=ranks,
+        min_multiplier=least,
         distance=_to_float((distance[0], distance[1] + k.exponent)),
         relative_distance=float(relative),
         energy_kept=_readonly(kept),
@@ -558,9 +589,9 @@ def _truncated_slices(
     by a power of two for the SVD; the power is split between the factors.
     """
     for which, stack in _slice_chunks(data, order):
-        scaled, exponent = _scaled(stack)
+        unit, exponent = scaled(stack)
         exponent = exponent + extra
-        u, s, vt = np.linalg.svd(scaled, full_matrices=False)
+        u, s, vt = np.linalg.svd(unit, full_matrices=False)
         keep = min(d, s.shape[1])
         v = vt[:, :keep]
         sign = np.sign(np.take_along_axis(v, np.abs(v).argmax(axis=2)[..., None], axis=2))
@@ -568,7 +599,7 @@ def _truncated_slices(
         root = np.sqrt(s[:, :keep]) * sign[..., 0]
         half = exponent // 2
         mu = np.zeros((*u.shape[:2], d))
-        b = np.zeros((u.shape[0], d, scaled.shape[2]))
+        b = np.zeros((u.shape[0], d, unit.shape[2]))
         with np.errstate(over="ignore", under="ignore"):
             mu[:, :, :keep] = np.ldexp(u[:, :, :keep] * root[:, None, :], half[:, None, None])
             b[:, :keep] = np.ldexp(v * root[..., None], (exponent - half)[:, None, None])

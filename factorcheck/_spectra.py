@@ -1,0 +1,409 @@
+"""Singular values of kernel slices: the full spectra, and a certified fast path for one term.
+
+Private to :mod:`factorcheck.separability`.  Two ways to the numbers:
+
+* **Full spectra** (:func:`chunk_spectrum`): the eigenvalues of each slice's
+  small Gram matrix, a direct SVD for slices whose smallest singular value is
+  below ``GRAM_SAFE_RATIO`` of the largest, and an exact power-of-two scaling
+  for slices whose values would overflow or underflow when squared.
+* **The fast path** (:func:`fast_spectra`, multiplier 1, float kernels): the
+  squared distance of a slice to rank one is ``trace(G) - lambda_1(G)``, so
+  only the largest eigenvalue is needed.  It comes from batched power
+  iteration by repeated squaring, and every slice accepted is *certified*:
+  the Rayleigh quotient ``rho`` is a lower bound of ``lambda_1``, and a
+  Cholesky factorization of ``mu I - G`` that succeeds proves ``lambda_1 <
+  mu`` (Sylvester's law of inertia), up to its backward error, which is
+  added.  A slice is accepted only when the certified interval is narrower
+  than ``FAST_RTOL`` of its squared distance.  Slices that are not accepted,
+  that may be near low rank (``sigma_min < 1e-3 sigma_max`` is not excluded
+  by a second Cholesky), or that need scaling take the full path at once;
+  the full spectra of the accepted ones are computed from their stored Gram
+  matrices only when first read.
+
+The Gram matrices are accumulated from the kernel's own floats through one
+reused float64 buffer of ``GRAM_CHUNK_ENTRIES`` entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Below this ratio sigma_min / sigma_max a slice is recomputed by a direct SVD.
+GRAM_SAFE_RATIO = 1e-3
+#: Slices whose largest singular value lies outside this range are rescaled before the Gram
+#: matrix is formed, so that squaring neither overflows nor underflows.
+SAFE_RANGE = (1e-140, 1e140)
+#: Entries of the reused float64 buffer the fast path converts slices into (512 KiB).
+GRAM_CHUNK_ENTRIES = 1 << 16
+#: Relative width of the certified interval of a slice's squared distance on the fast path.
+FAST_RTOL = 1e-11
+#: Squarings after which the fast path tries to certify the slices still open.
+_ROUNDS = (7, 10, 13, 16)
+#: Unit roundoff of float64.
+_U = 2.0**-53
+#: The fast path takes slices with ``SAFE_RANGE[0]**2 < trace(G) < SAFE_RANGE[1]**2``, narrowed.
+_TRACE_RANGE = (1e-270, 1e270)
+
+
+# --------------------------------------------------------------------------- full spectra
+
+
+def scaled(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each slice times an exact power of two that brings its largest entry into [0.5, 1).
+
+    Returns the scaled float64 slices and the exponents (0 for zero slices).
+    """
+    stack = stack.astype(np.float64, copy=False)
+    _, exponent = np.frexp(np.abs(stack).max(axis=(1, 2)))
+    return np.ldexp(stack, -exponent[:, None, None]), exponent
+
+
+def _gram_values(gram: np.ndarray) -> np.ndarray:
+    """Singular values from Gram matrices: decreasing square roots of their eigenvalues."""
+    return np.sqrt(np.clip(np.linalg.eigvalsh(gram)[:, ::-1], 0.0, None))
+
+
+def singular_values(stack: np.ndarray) -> np.ndarray:
+    """Singular values of each float64 slice, decreasing; NaN rows where the Gram overflowed.
+
+    The Gram matrix of the smaller side gives them fast; a slice whose
+    smallest singular value is below ``GRAM_SAFE_RATIO`` of its largest is
+    recomputed by a direct SVD (squaring would lose it to cancellation).
+    """
+    tall = stack.shape[1] >= stack.shape[2]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        gram = stack.swapaxes(1, 2) @ stack if tall else stack @ stack.swapaxes(1, 2)
+    finite = np.isfinite(gram).all(axis=(1, 2))
+    gram[~finite] = 0.0
+    sigma = _gram_values(gram)
+    unsafe = finite & (sigma[:, -1] < GRAM_SAFE_RATIO * sigma[:, 0])
+    if unsafe.any():
+        sigma[unsafe] = np.linalg.svd(stack[unsafe], compute_uv=False)
+    sigma[~finite] = np.nan
+    return sigma
+
+
+@dataclass(frozen=True)
+class Spectra:
+    """Singular values per slice, ``sigma * 2**exponent`` being the real ones."""
+
+    sigma: np.ndarray
+    exponent: np.ndarray
+
+    def actual(self, extra: int = 0) -> np.ndarray:
+        """The singular values, times ``2**extra`` (inf past float64's range, as it must)."""
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(self.sigma, self.exponent[:, None] + extra)
+
+
+def chunk_spectrum(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sigma, exponent)`` for a stack of slices, ``sigma * 2**exponent`` the real values.
+
+    Slices are used as they are when their largest singular value lies in
+    ``SAFE_RANGE`` (the usual case: no extra pass over the data); the others
+    (huge, tiny, zero, or overflowing) are recomputed after scaling each by a
+    power of two.
+    """
+    x = stack.astype(np.float64, copy=False)
+    sigma = singular_values(x)
+    exponent = np.zeros(len(x), dtype=np.int64)
+    top = sigma[:, 0]
+    risky = ~((top > SAFE_RANGE[0]) & (top < SAFE_RANGE[1]))  # NaN is risky too
+    if risky.any():
+        scaled_x, exponent[risky] = scaled(x[risky])
+        sigma[risky] = singular_values(scaled_x)
+    return sigma, exponent
+
+
+# --------------------------------------------------------------------------- Gram matrices
+
+
+def _geometry(shape: tuple[int, ...], order: str) -> tuple[int, int, int]:
+    """``(slices, rows, taps)`` of the slices of a kernel of canonical ``shape``."""
+    n, m, kh, kw = shape
+    return (m, n, kh * kw) if order == "dw-pw" else (n, m, kh * kw)
+
+
+def _stack(data: np.ndarray, order: str, which: Any) -> np.ndarray:
+    """Slices ``which`` (a slice or an index array) as a float64 ``(count, rows, taps)`` stack."""
+    block = data[:, which] if order == "dw-pw" else data[which].swapaxes(0, 1)
+    rows = block.shape[0]
+    return block.transpose(1, 0, 2, 3).reshape(-1, rows, block.shape[2] * block.shape[3]).astype(
+        np.float64
+    )
+
+
+def grams(data: np.ndarray, order: str, chunk: int = GRAM_CHUNK_ENTRIES) -> np.ndarray:
+    """Gram matrix of the smaller side of every slice, in float64.
+
+    Slices are converted chunk by chunk into one reused float64 buffer of
+    about ``chunk`` entries (no copy of the whole kernel) and multiplied where
+    they lie in it (a strided view, which BLAS takes as it is).
+    """
+    count, rows, taps = _geometry(data.shape, order)
+    side = min(rows, taps)
+    out = np.empty((count, side, side))
+    step = max(1, chunk // (rows * taps))
+    buffer = np.empty(min(step, count) * rows * taps)
+    for start in range(0, count, step):
+        stop = min(start + step, count)
+        size = (stop - start) * rows * taps
+        if order == "dw-pw":
+            block = buffer[:size].reshape(rows, stop - start, *data.shape[2:])
+            np.copyto(block, data[:, start:stop])
+            stack = block.reshape(rows, stop - start, taps).transpose(1, 0, 2)
+        else:
+            block = buffer[:size].reshape(stop - start, *data.shape[1:])
+            np.copyto(block, data[start:stop])
+            stack = block.reshape(stop - start, rows, taps)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            if rows >= taps:
+                np.matmul(stack.transpose(0, 2, 1), stack, out=out[start:stop])
+            else:
+                np.matmul(stack, stack.transpose(0, 2, 1), out=out[start:stop])
+    return out
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def positive_definite(matrices: np.ndarray) -> np.ndarray:
+    """Whether each symmetric matrix's Cholesky factorization runs to the end (batched).
+
+    It succeeds in floating point only if ``A + E`` is positive definite for
+    some ``|E_ij| <= gamma_{k+1} sqrt(a_ii a_jj)`` (Higham, *Accuracy and
+    Stability of Numerical Algorithms*, Thm. 10.5), so ``||E||_2 <=
+    gamma_{k+1} trace(A)``; callers add that bound.  ``matrices`` is
+    overwritten.
+    """
+    a = matrices
+    ok = np.ones(len(a), dtype=bool)
+    for c in range(a.shape[1]):
+        pivot = a[:, c, c]
+        ok &= pivot > 0
+        col = a[:, c + 1 :, c] / np.sqrt(np.where(pivot > 0, pivot, 1.0))[:, None]
+        a[:, c + 1 :, c + 1 :] -= col[:, :, None] * col[:, None, :]
+    return ok
+
+
+def _gamma(k: int) -> float:
+    return (k + 1) * _U / (1 - (k + 1) * _U)
+
+
+def _shifted(gram: np.ndarray, shift: np.ndarray, sign: float) -> np.ndarray:
+    """``sign * (gram - shift I)`` for each matrix, as a new array."""
+    out = sign * gram
+    diagonal = np.einsum("bii->bi", out)
+    diagonal -= sign * shift[:, None]
+    return out
+
+
+def _rayleigh(gram: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """Rayleigh quotient of each ``gram`` at the column of ``power`` with the largest diagonal."""
+    column = np.einsum("bii->bi", power).argmax(axis=1)
+    v = np.take_along_axis(power, column[:, None, None], axis=2)[..., 0]
+    gv = np.einsum("bij,bj->bi", gram, v)
+    return np.einsum("bi,bi->b", v, gv) / np.einsum("bi,bi->b", v, v)
+
+
+def _bounds(gram: np.ndarray, trace: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Certified ``(low, high)`` for ``lambda_1`` from a Rayleigh quotient ``rho``; high=inf if not.
+
+    ``mu = rho + FAST_RTOL / 5 * (trace - rho)`` is tried: a Cholesky of
+    ``mu I - G`` that succeeds proves ``lambda_1 < mu + gamma_{k+1} k mu``.
+    Rounding of ``rho`` itself (at most ``(k + 3) u trace``) widens both ends.
+    """
+    k = gram.shape[1]
+    slack = (k + 3) * _U * trace
+    mu = rho + FAST_RTOL / 5 * np.maximum(trace - rho, 0.0) + slack
+    proven = positive_definite(_shifted(gram, mu, -1.0))
+    high = np.where(proven, mu * (1 + _gamma(k) * k) + slack, np.inf)
+    return np.maximum(rho - slack, 0.0), high
+
+
+def _top_eigenvalue(gram: np.ndarray, trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest eigenvalue of each Gram matrix and whether it is certified (see :func:`_bounds`).
+
+    Batched power iteration by repeated squaring of ``G`` (traces in [0.25, 1):
+    nothing overflows; the matrix is renormalized every 4 squarings so that
+    nothing underflows either).  After each of ``_ROUNDS`` squarings the
+    slices still open are certified or carried on; the value returned is the
+    Rayleigh quotient, which lies in the certified interval.
+    """
+    rho, accepted = np.zeros(len(gram)), np.zeros(len(gram), dtype=bool)
+    open_ = np.arange(len(gram))
+    power, done = gram.copy(), 0
+    for target in _ROUNDS:
+        for step in range(done, target):
+            power = power @ power
+            if step % 4 == 3:
+                power /= np.einsum("bii->b", power)[:, None, None]
+        done = target
+        rho[open_] = _rayleigh(gram[open_], power)
+        low, high = _bounds(gram[open_], trace[open_], rho[open_])
+        width = high - low + 2 * _U * trace[open_]
+        accepted[open_] = width <= FAST_RTOL * (trace[open_] - high)
+        open_, power = open_[~accepted[open_]], power[~accepted[open_]]
+        if not len(open_):
+            break
+    return rho, accepted
+
+
+def _safe(gram: np.ndarray, trace: np.ndarray) -> np.ndarray:
+    """Whether ``lambda_min >= GRAM_SAFE_RATIO**2 lambda_1`` is proven (then no SVD is needed).
+
+    A Cholesky of ``G - c I`` with ``c = 1.01 GRAM_SAFE_RATIO**2 trace +
+    gamma_{k+1} trace`` that succeeds proves ``lambda_min > 1.01
+    GRAM_SAFE_RATIO**2 lambda_1``: eigenvalues computed later from ``G`` stay
+    above the ratio.
+    """
+    shift = (1.01 * GRAM_SAFE_RATIO**2 + _gamma(gram.shape[1])) * trace
+    return positive_definite(_shifted(gram, shift, 1.0))
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+class FullSpectrum:
+    """The full spectra of a kernel's slices, finished on first use (then cached).
+
+    Rows of ``sigma`` listed in ``pending`` are filled from their stored Gram
+    matrices, which were proven far from low rank (no SVD needed).
+    """
+
+    def __init__(self, sigma: np.ndarray, exponent: np.ndarray, pending: np.ndarray,
+                 gram: np.ndarray) -> None:
+        self._sigma, self._exponent, self._pending, self._gram = sigma, exponent, pending, gram
+        self._spectra: Spectra | None = None
+
+    def spectra(self) -> Spectra:
+        """The :class:`Spectra` of every slice."""
+        if self._spectra is None:
+            if len(self._pending):
+                self._sigma[self._pending] = _gram_values(self._gram)
+            self._spectra, self._gram = Spectra(self._sigma, self._exponent), None
+        return self._spectra
+
+
+@dataclass(frozen=True)
+class FastSpectra:
+    """What the fast path knows at once about a kernel's slices.
+
+    ``total`` and ``tail`` are each slice's squared norm and squared distance
+    to rank one, times ``4**exponent``; ``ranks`` is -1 where only the full
+    spectrum can tell; ``beyond`` says some slice is proven to have rank > 1
+    under the tolerance; ``full`` gives the full spectra on demand.
+    """
+
+    total: np.ndarray
+    tail: np.ndarray
+    exponent: np.ndarray
+    ranks: np.ndarray
+    beyond: bool
+    full: FullSpectrum
+
+
+def fast_spectra(data: np.ndarray, order: str, tol: float,
+                 chunk: int = GRAM_CHUNK_ENTRIES) -> FastSpectra:
+    """Squared norms and distances to rank one of every slice, certified (see the module doc).
+
+    ``tol`` is the rank tolerance (``sigma_k > tol sigma_1`` counts).
+    """
+    gram = grams(data, order, chunk)
+    k = gram.shape[1]
+    trace = np.einsum("bii->b", gram)
+    idx = np.flatnonzero((trace > _TRACE_RANGE[0]) & (trace < _TRACE_RANGE[1]))
+    _, e = np.frexp(trace[idx])
+    e += e & 1  # even: the scaled trace is in [0.25, 1) and sqrt scales by 2**(e/2)
+    g, t = np.ldexp(gram[idx], -e[:, None, None]), np.ldexp(trace[idx], -e)
+    with np.errstate(all="ignore"):
+        safe = _safe(g, t)
+        rho, accepted = _top_eigenvalue(g[safe], t[safe])
+    fast = np.zeros(len(idx), dtype=bool)
+    fast[np.flatnonzero(safe)[accepted]] = True
+    sigma, exponent = _known_spectra(data, order, gram, idx, safe & ~fast, ~safe)
+    full = FullSpectrum(sigma, exponent, idx[fast], gram[idx[fast]])
+    total, tail = (sigma**2).sum(axis=1), (sigma[:, 1:] ** 2).sum(axis=1)
+    energy_exponent = exponent.copy()
+    total[idx[fast]], tail[idx[fast]] = t[fast], t[fast] - rho[accepted]
+    energy_exponent[idx[fast]] = e[fast] // 2
+    ranks = (sigma > tol * sigma[:, :1]).sum(axis=1)
+    ranks[idx[fast]] = k if tol < GRAM_SAFE_RATIO else -1
+    length = max(_geometry(data.shape, order)[1:])
+    beyond = _proven_beyond_one(t[fast], rho[accepted], k, tol, length)
+    return FastSpectra(total, tail, energy_exponent, ranks, bool(beyond.any()), full)
+
+
+def _known_spectra(data: np.ndarray, order: str, gram: np.ndarray, ordinary: np.ndarray,
+                   eigen: np.ndarray, svd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Full spectra now of the slices the fast path does not take (NaN rows for the others).
+
+    ``ordinary`` indexes the slices in the plain range; of them, ``eigen``
+    marks those proven safe for the Gram eigenvalues and ``svd`` those that
+    may be near low rank (direct SVD).  The slices out of the plain range get
+    the whole treatment of :func:`chunk_spectrum` (scaling by powers of two).
+    """
+    count, k = gram.shape[:2]
+    sigma, exponent = np.full((count, k), np.nan), np.zeros(count, dtype=np.int64)
+    if eigen.any():
+        sigma[ordinary[eigen]] = _gram_values(gram[ordinary[eigen]])
+    if svd.any():
+        sigma[ordinary[svd]] = np.linalg.svd(_stack(data, order, ordinary[svd]), compute_uv=False)
+    rest = np.ones(count, dtype=bool)
+    rest[ordinary] = False
+    if rest.any():
+        sigma[rest], exponent[rest] = chunk_spectrum(_stack(data, order, np.flatnonzero(rest)))
+    return sigma, exponent
+
+
+def _proven_beyond_one(trace: np.ndarray, rho: np.ndarray, k: int, tol: float,
+                       length: int) -> np.ndarray:
+    """Slices proven to have ``sigma_2 > tol sigma_1`` with room to spare, from certified tails.
+
+    ``sigma_2**2 >= tail / (k - 1)``; the tail is known within ``FAST_RTOL``.
+    The margin (a factor 1.5 on ``tol**2`` and ``(64 k + 2 length) u`` of the
+    trace) exceeds what rounding of the Gram matrix or of an SVD could move,
+    so the full spectrum, when computed, counts rank >= 2 for them too.
+    """
+    low = (trace - rho) * (1 - 2 * FAST_RTOL)
+    return low > (k - 1) * (1.5 * tol**2 + (64 * k + 2 * length) * _U) * trace
+
+
+# --------------------------------------------------------------------------- lazy fields
+
+
+class Deferred:
+    """A value to compute when first read: ``compute()`` (a picklable callable)."""
+
+    __slots__ = ("compute",)
+
+    def __init__(self, compute: Any) -> None:
+        self.compute = compute
+
+
+class LazyField:
+    """A dataclass field that may be given a :class:`Deferred`, computed on first read.
+
+    Used as the field's default in the class body; the field then has no
+    default (``__get__`` on the class raises ``AttributeError``), keeps its
+    name in :func:`dataclasses.fields`, and works in frozen dataclasses
+    (``__init__`` stores through ``__set__``; later assignment still raises).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot = name, "_lazy_" + name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            raise AttributeError(self.name)
+        value = obj.__dict__[self.slot]
+        if isinstance(value, Deferred):
+            value = value.compute()
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
