@@ -22,6 +22,7 @@ from factorcheck.errors import (
     KernelError,
     LatexError,
     NotSeparableError,
+    OutputError,
 )
 from factorcheck.kernel import LAYOUTS
 from factorcheck.scan import LayerRecord, OrderResult, ScanResult, SkippedLayer, scan, scan_kernels
@@ -60,5 +61,6 @@ __all__ = [
     "FileFormatError",
     "DerivationError",
     "LatexError",
+    "OutputError",
     "__version__",
 ]

@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `factorcheck check | head`
         sys.stderr.close()
         return EXIT_OK
+    except OSError as err:  # the operating system refused (permissions, disk full...): bad input
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"factorcheck {args.command}: error:{where} {err.strerror or err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover
