@@ -13,9 +13,13 @@ Policy (the README's "Errors, exit codes and safety" section states it for users
   written; on any failure the ``.part`` file is removed and the target is
   untouched.
 * **FIFOs and character devices are written through, never replaced**
-  (``-o /dev/stdout``, ``-o /dev/null``, a named pipe): the device is opened
-  for writing and the text written to it; nothing is created or renamed
+  (``-o /dev/stdout``, ``-o /dev/null``, a named pipe), and so are the
+  descriptor links ``/dev/stdout``, ``/dev/fd/N`` and ``/proc/self/fd/N``
+  whatever they point to (``-o /dev/stdout > out.tex``): the file is opened
+  for appending and the text written to it; nothing is created or renamed
   beside it.  A FIFO with no reader is refused rather than waited on.
+* A symbolic link to a regular file stays a link: the file it points to is
+  replaced (atomically, as above).
 * Every operating-system error (permission denied, disk full, read-only
   file system) becomes an :class:`~factorcheck.errors.OutputError` naming the
   path and the reason; the command line turns it into exit status 2.
@@ -80,12 +84,18 @@ def _special(path: Path) -> str | None:
         return None
     except OSError as err:
         raise OutputError(f"output {str(path)!r}: cannot inspect it ({_reason(err)})") from None
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or _is_descriptor(path):
+        return "through"
     if stat.S_ISREG(mode):
         return None
-    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
-        return "through"
     kind = "a directory" if stat.S_ISDIR(mode) else "a block device or socket"
     raise OutputError(f"output {str(path)!r} is {kind}; expected a file name")
+
+
+def _is_descriptor(path: Path) -> bool:
+    """``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``: a file the shell opened for us."""
+    absolute = os.path.abspath(path)
+    return absolute.startswith(("/dev/", "/proc/")) and os.path.islink(absolute)
 
 
 def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = ()
@@ -118,9 +128,9 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike]
     ...
     factorcheck.errors.OutputError: output '...model.npy' is the input '...model.npy' ...
     """
-    target = Path(path)
-    if not os.fspath(target):
+    if not os.fspath(path):
         raise OutputError("output: expected a file name, got an empty string")
+    target = Path(path)
     for source in inputs:
         if same_file(target, source):
             raise OutputError(
@@ -190,8 +200,8 @@ def write_bytes(path: str | os.PathLike, data: bytes, *,
     target = check_output(path, inputs=inputs)
     if _special(target) == "through":
         _write_through(target, data)
-    else:
-        _replace(target, data)
+    else:  # a symbolic link to a regular file keeps being one: its target is replaced
+        _replace(Path(os.path.realpath(target)) if target.is_symlink() else target, data)
     return target
 
 
@@ -213,7 +223,7 @@ def _replace(target: Path, data: bytes) -> None:
 def _write_through(target: Path, data: bytes) -> None:
     """Write to a FIFO or character device in place (a FIFO without reader is refused)."""
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
     except OSError as err:
         why = "no process is reading it" if err.errno == errno.ENXIO else _reason(err)
         raise OutputError(f"output {str(target)!r}: cannot write to it ({why})") from None
