@@ -76,7 +76,8 @@ class Kernel:
         True for integer and rational kernels, decided in exact arithmetic.
     exponent : int
         :meth:`as_float` returns the kernel times ``2**-exponent`` (non-zero
-        only for rational entries beyond float64's range).
+        only for rational or long double entries beyond float64's range; a
+        long double kernel's ``data`` is already scaled).
 
     Examples
     --------
@@ -213,7 +214,9 @@ def as_kernel(
         data = _to_fractions(array)  # float64 when the object array holds floats
         exponent = _exponent(data) if data.dtype == object else 0
     else:
-        data = _widen(array)
+        if check_finite and array.dtype.itemsize > 8:
+            require_finite(array)  # before widening: a long double can overflow float64
+        data, exponent = _widen(array)
         if check_finite:
             require_finite(data)
     exact = data.dtype.kind in "iuO"
@@ -285,9 +288,22 @@ def _check_shape(shape: tuple[int, ...]) -> None:
         raise KernelError(f"expected every dimension to be at least 1, got shape {shape}")
 
 
-def _widen(array: np.ndarray) -> np.ndarray:
-    """Widen float types NumPy's linear algebra cannot use (long double) to float64."""
-    return array.astype(np.float64) if array.dtype.itemsize > 8 else array
+def _widen(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """Float types NumPy's linear algebra cannot use (long double) as float64: ``(data, exponent)``.
+
+    A long double kernel outside float64's range (``1e-4000``) is first scaled
+    by ``2**-exponent`` so that its largest entry is near 1: rounding it
+    straight to float64 would make it all zeros ("separable, T=0") or
+    infinities.  Entries more than 2**1074 times smaller than the largest
+    still round to zero, far below float64's precision, which judges the result.
+    """
+    if array.dtype.itemsize <= 8:
+        return array, 0
+    top = np.abs(array).max()
+    exponent = int(np.frexp(top)[1]) if top else 0
+    if abs(exponent) <= _EXACT_RANGE:
+        return array.astype(np.float64), 0
+    return np.ldexp(array, -exponent).astype(np.float64), exponent
 
 
 def require_finite(array: np.ndarray) -> None:

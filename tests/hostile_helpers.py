@@ -72,7 +72,7 @@ def run_unprivileged(argv: list[str], cwd: str | os.PathLike) -> tuple[int, str,
                 os.setuid(NOBODY)
             os.chdir(cwd)
             status = main(argv)
-        except BaseException:  # noqa: BLE001 - report anything as a traceback to the parent
+        except BaseException:
             traceback.print_exc()
         finally:
             try:
