@@ -17,10 +17,16 @@ NOBODY = 65534
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
-    """Run the command line in this process; return ``(status, stdout, stderr)``."""
+    """Run the command line in this process; return ``(status, stdout, stderr)``.
+
+    An argument refused by argparse (``SystemExit``) gives its exit status too.
+    """
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        status = main([str(a) for a in argv])
+        try:
+            status = main([str(a) for a in argv])
+        except SystemExit as exit_info:
+            status = exit_info.code if isinstance(exit_info.code, int) else 2
     return status, out.getvalue(), err.getvalue()
 
 
