@@ -26,6 +26,8 @@ from factorcheck.errors import KernelError
 __all__ = [
     "LAYOUTS",
     "Kernel",
+    "LayoutWarning",
+    "layout_hint",
     "as_kernel",
     "require_finite",
     "check_layout",
@@ -112,6 +114,34 @@ class Kernel:
         if self.data.dtype == object:
             return _fractions_to_float(self.data, self.exponent)
         return self.data.astype(np.float64) if self.exact else self.data
+
+
+class LayoutWarning(UserWarning):
+    """A weight's shape is implausible in the layout it is read in (see :func:`layout_hint`)."""
+
+
+#: Kernel sizes up to this are "plausible taps"; channel counts are usually larger.
+_PLAUSIBLE_TAPS = 11
+
+
+def layout_hint(shape: tuple[int, ...], layout: str = "OIHW") -> str | None:
+    """The layout a 4-D weight's shape suggests when it is implausible in ``layout``, or ``None``.
+
+    Read as OIHW, a Keras HWIO kernel ``(3, 3, 32, 64)`` has 3 outputs, 3
+    inputs and 32 x 64 taps: small leading axes and large trailing ones.  Only
+    that pattern (both leading axes <= 11, both trailing ones > 11) is
+    flagged, so real OIHW weights (``(64, 32, 3, 3)``) never are.
+
+    Examples
+    --------
+    >>> layout_hint((3, 3, 32, 64)), layout_hint((64, 32, 3, 3)), layout_hint((1, 1, 3, 3))
+    ('HWIO', None, None)
+    """
+    if len(shape) != 4 or check_layout(layout) != "OIHW":
+        return None
+    a, b, c, d = shape
+    small = a <= _PLAUSIBLE_TAPS and b <= _PLAUSIBLE_TAPS
+    return "HWIO" if small and c > _PLAUSIBLE_TAPS and d > _PLAUSIBLE_TAPS else None
 
 
 def check_layout(layout: object) -> str:

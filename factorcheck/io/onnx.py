@@ -26,6 +26,7 @@ it outright.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import partial
 from pathlib import Path
@@ -399,21 +400,67 @@ def load_onnx(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES,
     """
     path = os.fspath(path)
     model, stripped = _parse(path)
-    graph = model.graph
-    initializers = {t.name: t for t in graph.initializer}
-    producers = {out: node for node in graph.node for out in node.output}
+    if not model.HasField("graph") or not model.graph.node:
+        raise FileFormatError(f"{path!r}: not an ONNX model: it has no graph nodes "
+                              f"({file_size(path)} bytes)")
     options = {"path": path, "stripped": stripped, "max_bytes": max_bytes,
-               "allow_external_data": allow_external_data, "channels": _channels(graph)}
-    kernels, skipped = [], []
-    for index, node in enumerate(graph.node):
+               "allow_external_data": allow_external_data}
+    kernels: list[StoredKernel] = []
+    skipped: list[SkippedTensor] = []
+    _walk_graph(model.graph, "", {}, {}, options, kernels, skipped, depth=0)
+    for function in model.functions:
+        scope = f"{function.domain}.{function.name}/" if function.domain else f"{function.name}/"
+        _walk_nodes(function.node, scope, {}, {}, {**options, "channels": {}}, kernels, skipped,
+                    depth=1)
+    return ModelContents(path, "onnx", tuple(kernels), tuple(skipped))
+
+
+#: Subgraphs (If/Loop/Scan bodies) nested deeper than this are listed as skipped.
+_MAX_SUBGRAPH_DEPTH = 32
+
+
+def _walk_graph(graph: Any, scope: str, outer_initializers: dict, outer_producers: dict,
+                options: dict, kernels: list, skipped: list, depth: int) -> None:
+    """Describe the convolutions of a graph; names inside subgraphs are qualified by ``scope``.
+
+    A subgraph sees the initializers and node outputs of the graphs around it.
+    """
+    initializers = {**outer_initializers, **{t.name: t for t in graph.initializer}}
+    producers = {**outer_producers, **{o: node for node in graph.node for o in node.output}}
+    _walk_nodes(graph.node, scope, initializers, producers,
+                {**options, "channels": _channels(graph)}, kernels, skipped, depth)
+
+
+def _walk_nodes(nodes: Any, scope: str, initializers: dict, producers: dict, options: dict,
+                kernels: list, skipped: list, depth: int) -> None:
+    """Describe each node, then walk the subgraphs in its attributes (If, Loop, Scan)."""
+    path = options["path"]
+    for index, node in enumerate(nodes):
         try:
             found = _describe_node(node, index, initializers, producers, **options)
         except FactorcheckError:
             raise
         except (ValueError, TypeError, KeyError, OverflowError) as err:
             raise FileFormatError(f"{path!r}: malformed node {node.name!r} ({err})") from None
-        if isinstance(found, StoredKernel):
-            kernels.append(found)
-        elif found is not None:
-            skipped.append(found)
-    return ModelContents(path, "onnx", tuple(kernels), tuple(skipped))
+        if found is not None:
+            found = _qualified(found, scope)
+            (kernels if isinstance(found, StoredKernel) else skipped).append(found)
+        for attribute in node.attribute:
+            subgraphs = [attribute.g] if attribute.HasField("g") else list(attribute.graphs)
+            for number, sub in enumerate(subgraphs):
+                label = attribute.name if len(subgraphs) == 1 else f"{attribute.name}[{number}]"
+                inner = f"{scope}{node.name or node.op_type + '_' + str(index)}/{label}/"
+                if depth >= _MAX_SUBGRAPH_DEPTH:
+                    skipped.append(SkippedTensor(inner.rstrip("/"), "subgraph nested deeper "
+                                                 f"than {_MAX_SUBGRAPH_DEPTH} levels"))
+                    continue
+                _walk_graph(sub, inner, initializers, producers, options, kernels, skipped,
+                            depth + 1)
+
+
+def _qualified(found: StoredKernel | SkippedTensor, scope: str) -> StoredKernel | SkippedTensor:
+    if not scope:
+        return found
+    if isinstance(found, SkippedTensor):
+        return SkippedTensor(scope + found.name, found.reason)
+    return dataclasses.replace(found, name=scope + found.name)
