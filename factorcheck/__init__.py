@@ -31,6 +31,7 @@ from factorcheck.errors import (
     KernelError,
     LatexError,
     NotSeparableError,
+    OutputError,
 )
 from factorcheck.kernel import LAYOUTS
 from factorcheck.scan import LayerRecord, OrderResult, ScanResult, SkippedLayer, scan, scan_kernels
@@ -76,5 +77,6 @@ __all__ = [
     "FileFormatError",
     "DerivationError",
     "LatexError",
+    "OutputError",
     "__version__",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "KernelError",
     "LatexError",
     "NotSeparableError",
+    "OutputError",
 ]
 
 
@@ -75,3 +76,14 @@ class DerivationError(FactorcheckError):
 
 class LatexError(FactorcheckError):
     """A LaTeX report failed to compile; the message carries the log's relevant lines."""
+
+
+class OutputError(FactorcheckError):
+    """An output file cannot be written safely: missing folder, a directory, an input of the run.
+
+    Examples
+    --------
+    >>> import factorcheck
+    >>> issubclass(factorcheck.OutputError, factorcheck.FactorcheckError)
+    True
+    """

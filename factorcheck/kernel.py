@@ -26,6 +26,8 @@ from factorcheck.errors import KernelError
 __all__ = [
     "LAYOUTS",
     "Kernel",
+    "LayoutWarning",
+    "layout_hint",
     "as_kernel",
     "require_finite",
     "check_layout",
@@ -76,7 +78,8 @@ class Kernel:
         True for integer and rational kernels, decided in exact arithmetic.
     exponent : int
         :meth:`as_float` returns the kernel times ``2**-exponent`` (non-zero
-        only for rational entries beyond float64's range).
+        only for rational or long double entries beyond float64's range; a
+        long double kernel's ``data`` is already scaled).
 
     Examples
     --------
@@ -111,6 +114,34 @@ class Kernel:
         if self.data.dtype == object:
             return _fractions_to_float(self.data, self.exponent)
         return self.data.astype(np.float64) if self.exact else self.data
+
+
+class LayoutWarning(UserWarning):
+    """A weight's shape is implausible in the layout it is read in (see :func:`layout_hint`)."""
+
+
+#: Kernel sizes up to this are "plausible taps"; channel counts are usually larger.
+_PLAUSIBLE_TAPS = 11
+
+
+def layout_hint(shape: tuple[int, ...], layout: str = "OIHW") -> str | None:
+    """The layout a 4-D weight's shape suggests when it is implausible in ``layout``, or ``None``.
+
+    Read as OIHW, a Keras HWIO kernel ``(3, 3, 32, 64)`` has 3 outputs, 3
+    inputs and 32 x 64 taps: small leading axes and large trailing ones.  Only
+    that pattern (both leading axes <= 11, both trailing ones > 11) is
+    flagged, so real OIHW weights (``(64, 32, 3, 3)``) never are.
+
+    Examples
+    --------
+    >>> layout_hint((3, 3, 32, 64)), layout_hint((64, 32, 3, 3)), layout_hint((1, 1, 3, 3))
+    ('HWIO', None, None)
+    """
+    if len(shape) != 4 or check_layout(layout) != "OIHW":
+        return None
+    a, b, c, d = shape
+    small = a <= _PLAUSIBLE_TAPS and b <= _PLAUSIBLE_TAPS
+    return "HWIO" if small and c > _PLAUSIBLE_TAPS and d > _PLAUSIBLE_TAPS else None
 
 
 def check_layout(layout: object) -> str:
@@ -213,7 +244,9 @@ def as_kernel(
         data = _to_fractions(array)  # float64 when the object array holds floats
         exponent = _exponent(data) if data.dtype == object else 0
     else:
-        data = _widen(array)
+        if check_finite and array.dtype.itemsize > 8:
+            require_finite(array)  # before widening: a long double can overflow float64
+        data, exponent = _widen(array)
         if check_finite:
             require_finite(data)
     exact = data.dtype.kind in "iuO"
@@ -285,9 +318,22 @@ def _check_shape(shape: tuple[int, ...]) -> None:
         raise KernelError(f"expected every dimension to be at least 1, got shape {shape}")
 
 
-def _widen(array: np.ndarray) -> np.ndarray:
-    """Widen float types NumPy's linear algebra cannot use (long double) to float64."""
-    return array.astype(np.float64) if array.dtype.itemsize > 8 else array
+def _widen(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """Float types NumPy's linear algebra cannot use (long double) as float64: ``(data, exponent)``.
+
+    A long double kernel outside float64's range (``1e-4000``) is first scaled
+    by ``2**-exponent`` so that its largest entry is near 1: rounding it
+    straight to float64 would make it all zeros ("separable, T=0") or
+    infinities.  Entries more than 2**1074 times smaller than the largest
+    still round to zero, far below float64's precision, which judges the result.
+    """
+    if array.dtype.itemsize <= 8:
+        return array, 0
+    top = np.abs(array).max()
+    exponent = int(np.frexp(top)[1]) if top else 0
+    if abs(exponent) <= _EXACT_RANGE:
+        return array.astype(np.float64), 0
+    return np.ldexp(array, -exponent).astype(np.float64), exponent
 
 
 def require_finite(array: np.ndarray) -> None:

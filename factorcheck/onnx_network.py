@@ -14,7 +14,7 @@ from typing import Any
 
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import require
-from factorcheck.io.onnx import load_onnx_structure
+from factorcheck.io.onnx import conv_attribute_problem, load_onnx_structure
 from factorcheck.symbolic.network import (
     Layer,
     LayerRow,
@@ -202,6 +202,10 @@ def _onnx_conv(node: Any, name: str, x: tuple, w: tuple, constants: set) -> Any:
         raise FileFormatError(f"node {name!r}: weight {w} with group {groups} does not match "
                               f"{channels} input channels")
     strides, dilations = _attr(node, "strides", (1, 1)), _attr(node, "dilations", (1, 1))
+    why = conv_attribute_problem(w, groups, strides=strides, dilations=dilations,
+                                 auto_pad=_attr(node, "auto_pad", "NOTSET"))
+    if why is not None:  # before auto_pad divides by the strides
+        raise FileFormatError(f"node {name!r}: {why}")
     padding = _onnx_padding(node, (height, width), (kh, kw), strides, dilations)
     has_bias = len(node.input) > 2 and node.input[2] != ""
     geometry = {"kernel": (kh, kw), "stride": strides, "padding": padding,

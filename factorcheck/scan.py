@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -40,7 +41,7 @@ from factorcheck.display import Display, Displayable, describe_layer, describe_s
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io import MAX_TENSOR_BYTES, SkippedTensor, StoredKernel, read_model
 from factorcheck.io.memory import list_in_memory
-from factorcheck.kernel import as_kernel, check_layout, to_canonical
+from factorcheck.kernel import LayoutWarning, as_kernel, check_layout, layout_hint, to_canonical
 from factorcheck.separability import ORDERS, Analysis, analyze
 from factorcheck.symbolic.cost import conv_cost, pointwise_cost, separable_cost, standard_cost
 
@@ -553,8 +554,22 @@ def scan(
                 f"layout {layout!r}: {contents.format} weights are always 'OIHW'; "
                 f"layout applies only to {', '.join(sorted(_FREE_LAYOUT))} files"
             )
+    if layout is None and contents.format in _FREE_LAYOUT:
+        _warn_layout(contents.path, contents.kernels)
     return _scan_stored(_with_group(contents.kernels, group), contents.skipped, contents.path,
                         layout, options, progress)
+
+
+def _warn_layout(path: str, kernels: Sequence[StoredKernel]) -> None:
+    """One :class:`~factorcheck.kernel.LayoutWarning` per file whose weights look HWIO, not OIHW."""
+    odd = [k for k in kernels if layout_hint(k.shape) is not None]
+    if odd:
+        first = odd[0]
+        warnings.warn(
+            f"{path!r}: {len(odd)} weight(s) look like HWIO, not OIHW (e.g. {first.name!r} "
+            f"{'x'.join(map(str, first.shape))} would have {first.shape[2]}x{first.shape[3]} "
+            "taps); pass --layout HWIO (layout='HWIO') if they are Keras/TensorFlow weights",
+            LayoutWarning, stacklevel=3)
 
 
 def scan_kernels(

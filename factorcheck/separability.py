@@ -616,8 +616,13 @@ def _exact_truncated(
 
 
 def _assemble(k: Kernel, order: str, d: int, exact: bool) -> Factors:
-    """Stack per-slice factors into depthwise and pointwise kernels (caller's layout)."""
+    """Stack per-slice factors into depthwise and pointwise kernels (caller's layout).
+
+    ``d`` is capped at the slice rank bound ``min(rows, kh*kw)`` (see :func:`rank_bound`):
+    more terms cannot help, and a huge multiplier would otherwise allocate huge factors.
+    """
     n, m, kh, kw = k.shape
+    d = min(d, rank_bound(k.shape, order))
     count = _slice_count(k, order)
     dtype = object if exact else np.float64
     mu = np.zeros((count, n if order == "dw-pw" else m, d), dtype=dtype)
@@ -643,14 +648,42 @@ def _assemble(k: Kernel, order: str, d: int, exact: bool) -> Factors:
     )
 
 
+def rank_bound(shape: tuple[int, int, int, int], order: str) -> int:
+    """The largest rank a slice can have: ``min(rows, kh*kw)`` of the canonical shape.
+
+    A multiplier at or above it makes every kernel separable (the factors then
+    reproduce the kernel itself), so :func:`decompose` and
+    :func:`nearest_separable` use at most this many terms.
+
+    Examples
+    --------
+    >>> rank_bound((64, 32, 3, 3), "dw-pw"), rank_bound((4, 2, 3, 3), "pw-dw")
+    (9, 2)
+    """
+    n, m, kh, kw = shape
+    return min(n if order == "dw-pw" else m, kh * kw)
+
+
+def _finite_as(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` cast to ``dtype``, or a KernelError if that overflows (float32 near its max)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = array.astype(dtype)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        raise KernelError(
+            f"the result has entries beyond {np.dtype(dtype).name}'s range "
+            f"(about {float(np.finfo(dtype).max):.3g}); pass the kernel as float64, or scale "
+            "it first: separability does not depend on scale")
+    return out
+
+
 def _cast(factors: Factors, dtype: np.dtype) -> Factors:
     """The same factors with float arrays cast to ``dtype`` (exact factors stay exact)."""
     if factors.depthwise.dtype == object:
         return factors
     return replace(
         factors,
-        depthwise=factors.depthwise.astype(dtype),
-        pointwise=factors.pointwise.astype(dtype),
+        depthwise=_finite_as(factors.depthwise, dtype),
+        pointwise=_finite_as(factors.pointwise, dtype),
     )
 
 
@@ -687,6 +720,14 @@ def decompose(
     ------
     NotSeparableError
         If the kernel is not separable and ``approximate`` is False.
+    KernelError
+        A float32 or float16 result beyond its dtype's range.
+
+    Notes
+    -----
+    A multiplier at or above the slice rank bound ``min(rows, kh*kw)``
+    (:func:`rank_bound`) gives factors with that many terms, which reproduce
+    the kernel itself; ``Factors.multiplier`` says how many were used.
 
     Examples
     --------
@@ -739,8 +780,11 @@ def nearest_separable(
     dtype (float64 for integer and rational kernels).  ``rtol`` is accepted so
     that every function takes the same options; the nearest kernel does not
     depend on it.  With ``groups`` the truncation is per group, as in
-    :func:`analyze`.  A kernel whose nearest one lies beyond float64's range is
-    a :class:`~factorcheck.KernelError`.
+    :func:`analyze`.  A kernel whose nearest one lies beyond its float dtype's
+    range (float64's, or float32's for a float32 kernel near float32's maximum)
+    is a :class:`~factorcheck.KernelError`, never a silent ``inf``.  A
+    multiplier at or above the slice rank bound (:func:`rank_bound`) returns
+    the kernel itself.
 
     Examples
     --------
@@ -761,4 +805,4 @@ def nearest_separable(
             "the nearest separable kernel has entries beyond float64's range (about 1.8e308); "
             "scale the kernel first: separability does not depend on scale"
         )
-    return nearest.astype(_float_dtype(k))
+    return _finite_as(nearest, _float_dtype(k))

@@ -274,7 +274,7 @@ def test_file_shrunk_after_listing_is_refused_on_load(tmp_path):
         kernel.load()
 
 
-def test_weights_in_subgraphs_are_walked_but_left_alone_as_before(tmp_path, monkeypatch):
+def test_weights_in_subgraphs_are_analysed_under_qualified_names(tmp_path, monkeypatch):
     onnx = require("onnx")
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     body = helper.make_graph(
@@ -287,7 +287,7 @@ def test_weights_in_subgraphs_are_walked_but_left_alone_as_before(tmp_path, monk
                                              then_branch=body, else_branch=body))
     onnx.save(model, path)
     got = _contents(path)
-    assert [k[0] for k in got[0]] == ["outer"]
+    assert [k[0] for k in got[0]] == ["outer", "if/else_branch/inner", "if/then_branch/inner"]
     _whole_parse(monkeypatch)
     assert got == _contents(path)
 

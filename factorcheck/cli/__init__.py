@@ -16,6 +16,7 @@ import argparse
 import importlib
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 
 from factorcheck._version import __version__
@@ -103,13 +104,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(args.command)
+            return int(args.func(args))
     except FactorcheckError as err:
-        print(f"factorcheck {args.command}: error: {err}", file=sys.stderr)
+        print(f"factorcheck {args.command}: error: {_printable_lines(str(err))}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # e.g. `factorcheck check | head`
         sys.stderr.close()
         return EXIT_OK
+    except OSError as err:  # the operating system refused (permissions, disk full...): bad input
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"factorcheck {args.command}: error:{_printable_lines(where)} "
+              f"{_printable_lines(str(err.strerror or err))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _show_warning(command: str):
+    """Show a library warning as one ``factorcheck CMD: warning: ...`` line on stderr."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"factorcheck {command}: warning: {_printable_lines(str(message))}",
+              file=sys.stderr)
+
+    return show
+
+
+def _printable_lines(text: str) -> str:
+    """``text`` with control characters escaped line by line (no ESC/OSC from a file or parser).
+
+    Messages embed file names, layer names and the messages of third-party
+    parsers (safetensors, onnx, torch), all of which a file controls.
+    """
+    from factorcheck.report.escape import printable
+
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 if __name__ == "__main__":  # pragma: no cover

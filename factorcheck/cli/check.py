@@ -6,7 +6,8 @@ versioned JSON instead.  With no PATH the built-in demo kernels
 (:mod:`factorcheck.demo`) are analysed.
 
 Exit statuses: 0 the scan ran; 1 with ``--require-separable`` when a
-non-trivial layer is not separable in every requested order; 2 bad input
+non-trivial layer is not separable in every requested order, when no layer
+was analysed, or when a layer was skipped (unless ``--allow-skipped``); 2 bad input
 (unreadable, unsafe or malformed file, bad option), with a message on stderr.
 """
 
@@ -19,18 +20,20 @@ from typing import Any, TextIO
 
 from factorcheck.demo import demo_kernels
 from factorcheck.errors import FactorcheckError
+from factorcheck.io import MAX_TENSOR_BYTES
 from factorcheck.kernel import LAYOUTS
 from factorcheck.report.escape import printable, shorten
 from factorcheck.scan import LayerRecord, OrderResult, ScanResult, scan, scan_kernels
 from factorcheck.separability import ORDERS
 
-__all__ = ["add_scan_options", "progress_bar", "register", "run"]
+__all__ = ["add_scan_options", "gate_failures", "progress_bar", "register", "run"]
 
 #: Show a progress bar (when stderr is a terminal) from this many layers on.
 PROGRESS_MIN_LAYERS = 8
 
 _EPILOG = """\
-exit status: 0 the scan ran; 1 --require-separable and a layer is not separable;
+exit status: 0 the scan ran; 1 --require-separable and a layer is not separable,
+no layer was analysed, or one was skipped (unless --allow-skipped);
 2 bad input (unreadable, unsafe or malformed file, bad option).
 formats: .npy .npz .safetensors .onnx .pt/.pth/.bin/.ckpt (PyTorch, weights_only=True)
 """
@@ -62,7 +65,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         "depthwise inferred from the shape, else 1)")
     p.add_argument("--json", action="store_true", help="print JSON (schema in the README)")
     p.add_argument("--require-separable", action="store_true",
-                   help="exit 1 unless every non-trivial layer is separable in every order")
+                   help="exit 1 unless every non-trivial layer is separable in every order, "
+                        "at least one layer was analysed and none was skipped")
+    p.add_argument("--allow-skipped", action="store_true",
+                   help="with --require-separable, do not fail because layers were skipped "
+                        "(they are still listed)")
+    p.add_argument("--max-bytes", type=_max_bytes, default=MAX_TENSOR_BYTES, metavar="N",
+                   help="largest tensor read, in bytes (default 4 GiB); also lets compressed "
+                        ".npz members up to N/64 bytes expand more than 100 times")
     p.set_defaults(func=run)
     return p
 
@@ -119,7 +129,50 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(result))
         print()
         print(format_summary(result))
-    return 1 if args.require_separable and _unseparable(result) else 0
+    if args.require_separable:
+        failures = gate_failures(result, allow_skipped=getattr(args, "allow_skipped", False))
+        for line in failures:
+            print(f"factorcheck check: --require-separable: {line}", file=sys.stderr)
+        return 1 if failures else 0
+    return 0
+
+
+def gate_failures(result: ScanResult, *, allow_skipped: bool = False) -> list[str]:
+    """Why ``--require-separable`` fails (empty when it passes).
+
+    It fails when a non-trivial layer is not separable in a requested order,
+    when no layer was analysed at all (a model without convolutions; a
+    ``--layer`` pattern matching nothing is already an error), and, unless
+    ``allow_skipped``, when a layer was skipped: a layer that was not analysed
+    was not shown to be separable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from factorcheck.scan import scan_kernels
+    >>> gate_failures(scan_kernels({"c": np.ones((4, 2, 3, 3))}))
+    []
+    >>> gate_failures(scan_kernels({"b": np.ones(4)}))      # a bias only: nothing to judge
+    ['no layer was analysed', '1 layer(s) skipped, not shown separable (--allow-skipped to accept)']
+    """
+    failures = [f"layer {printable(r.name)!r} is not separable in every requested order"
+                for r in _unseparable(result)]
+    if not result.layers:
+        failures.append("no layer was analysed")
+    if result.skipped and not allow_skipped:
+        failures.append(f"{len(result.skipped)} layer(s) skipped, not shown separable "
+                        "(--allow-skipped to accept)")
+    return failures
+
+
+def _max_bytes(text: str) -> int:
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r:.40}") from None
+    if not 1 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"expected 1 <= bytes <= 2**63 - 1, got {value}")
+    return value
 
 
 def _scan(args: argparse.Namespace, progress: Any) -> ScanResult:
@@ -131,8 +184,9 @@ def _scan(args: argparse.Namespace, progress: Any) -> ScanResult:
         if args.layout is not None:
             raise FactorcheckError("--layout applies to model files; the demo kernels are OIHW")
         return scan_kernels(demo_kernels(), **options)
+    max_bytes = getattr(args, "max_bytes", MAX_TENSOR_BYTES)
     results = [scan(path, layout=args.layout, allow_external_data=not args.no_external_data,
-                    **options) for path in args.paths]
+                    max_bytes=max_bytes, **options) for path in args.paths]
     total = results[0]
     for more in results[1:]:
         total = total + more

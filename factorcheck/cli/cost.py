@@ -13,6 +13,10 @@ from factorcheck.symbolic.cost import LayerComparison, LayerCost, compare_layer
 __all__ = ["parse_padding", "parse_size", "register", "run"]
 
 
+#: Largest size, channel count or multiplier accepted (int64's maximum).
+MAX_SIZE = 2**63 - 1
+
+
 def _int(text: str, what: str, minimum: int) -> int:
     try:
         value = int(text.strip(), 10)
@@ -21,6 +25,9 @@ def _int(text: str, what: str, minimum: int) -> int:
             f"{what}: expected an integer, got {text!r}") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"{what}: expected an integer >= {minimum}, got {value}")
+    if value > MAX_SIZE:  # keeps every count far below Python's 4300-digit str limit
+        raise argparse.ArgumentTypeError(
+            f"{what}: expected an integer <= 2**63 - 1, got one with {len(text.strip())} digits")
     return value
 
 

@@ -86,9 +86,9 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"input shape: expected integers like 1x3x224x224, got {text!r}") from None
-    if any(d < 1 for d in dims) or len(dims) > 8:
+    if any(d < 1 or d > 2**63 - 1 for d in dims) or len(dims) > 8:  # protobuf dims are int64
         raise argparse.ArgumentTypeError(
-            f"input shape: expected up to 8 positive integers, got {text!r}")
+            f"input shape: expected up to 8 integers in 1..2**63-1, got {text!r:.80}")
     return dims
 
 

@@ -16,13 +16,14 @@ input or the PDF failed (the .tex is still written), with a message on stderr.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
 from factorcheck.cli.check import add_scan_options, progress_bar
 from factorcheck.report import DEFAULT_STEM, FORMATS, write
 
-__all__ = ["register", "run"]
+__all__ = ["positive_seconds", "register", "run"]
 
 _EPILOG = f"""\
 output: -o FILE (format from its suffix: .tex .md .json); no -o prints to stdout,
@@ -59,10 +60,39 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--network", metavar="NAME", default=None,
                    help="add the cost table of a built-in network (e.g. mobilenet-v1)")
     add_scan_options(p)
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+    p.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="S",
                    help="seconds allowed for each pdflatex run (default: 120)")
     p.set_defaults(func=run)
     return p
+
+
+#: Longest --timeout accepted (a day): beyond it a "timeout" no longer bounds anything.
+MAX_TIMEOUT = 86_400.0
+
+
+def positive_seconds(text: str) -> float:
+    """Parse ``--timeout``: a finite number of seconds, ``0 < S <= MAX_TIMEOUT``.
+
+    ``nan`` (which compares false with everything), ``inf`` and negative
+    values are refused by the parser, before any work.
+
+    Examples
+    --------
+    >>> positive_seconds("2.5")
+    2.5
+    >>> positive_seconds("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected seconds with 0 < S <= 86400, got 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(
+            f"expected seconds with 0 < S <= {MAX_TIMEOUT:g}, got {text!r:.40}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

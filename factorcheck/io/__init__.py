@@ -132,7 +132,16 @@ def read_model(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES,
     >>> contents.format, [k.name for k in contents.kernels]
     ('npz', ['conv'])
     """
-    fmt = detect_format(path)
+    try:
+        return _read(path, detect_format(path), max_bytes, allow_external_data)
+    except OSError as err:  # a race, a device error: the file could not be read
+        raise FileFormatError(
+            f"{os.fspath(path)!r}: cannot read it ({err.strerror or err})") from None
+
+
+def _read(path: str | os.PathLike, fmt: str, max_bytes: int,
+          allow_external_data: bool) -> ModelContents:
+    """Call the loader of ``fmt``."""
     if fmt == "onnx":
         from factorcheck.io.onnx import load_onnx
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,11 @@ class StoredKernel:
 
     def load(self) -> np.ndarray:
         """Read the weight (a memory map where the format allows) in its stored layout."""
-        array = self._read()
+        try:
+            array = self._read()
+        except OSError as err:
+            raise FileFormatError(f"tensor {self.name!r}: cannot read it "
+                                  f"({err.strerror or err})") from None
         if tuple(array.shape) != self.shape:
             raise FileFormatError(
                 f"tensor {self.name!r}: expected shape {self.shape}, read {tuple(array.shape)}"
@@ -164,11 +169,21 @@ def file_size(path: str | os.PathLike) -> int:
     3
     """
     p = Path(path)
-    if not p.exists():
-        raise FileFormatError(f"{str(p)!r}: no such file")
-    if not p.is_file():
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise FileFormatError(f"{str(p)!r}: no such file") from None
+    except (OSError, ValueError) as err:
+        raise FileFormatError(f"{str(p)!r}: cannot read it ({_os_reason(err)})") from None
+    if not stat.S_ISREG(info.st_mode):
         raise FileFormatError(f"{str(p)!r}: expected a regular file, got a directory or device")
-    return p.stat().st_size
+    if not os.access(p, os.R_OK):
+        raise FileFormatError(f"{str(p)!r}: cannot read it (permission denied)")
+    return info.st_size
+
+
+def _os_reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err)
 
 
 def read_exact(path: str | os.PathLike, offset: int, dtype: np.dtype, count: int,

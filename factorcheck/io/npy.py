@@ -42,6 +42,10 @@ __all__ = ["load_npy", "load_npz"]
 
 #: Largest number of members an .npz may list.
 MAX_NPZ_MEMBERS = 100_000
+#: A compressed member may expand at most this many times ... (zip bombs)
+MAX_EXPANSION = 100
+#: ... unless it is at most ``max_bytes / EXPANSION_FLOOR_DIVISOR`` bytes (64 MiB by default).
+EXPANSION_FLOOR_DIVISOR = 64
 #: Room for an .npy header inside a member, on top of the data (numpy caps headers at 10000).
 _HEADER_ALLOWANCE = 10_240
 _READ_CHUNK = 1 << 22
@@ -148,7 +152,7 @@ def _open_zip(path: str) -> zipfile.ZipFile:
 
 
 def _check_member(path: str, info: zipfile.ZipInfo, max_bytes: int) -> None:
-    """Refuse encrypted members and declared sizes over the limit before decompressing."""
+    """Refuse encrypted members, and declared sizes over the limits, before decompressing."""
     what = f"{path!r} member {info.filename!r}"
     if info.flag_bits & 0x1:
         raise FileFormatError(f"{what}: encrypted members are not supported")
@@ -157,6 +161,28 @@ def _check_member(path: str, info: zipfile.ZipInfo, max_bytes: int) -> None:
             f"{what}: declares {info.file_size} bytes uncompressed, over the limit of "
             f"{max_bytes} bytes (zip bomb?); raise max_bytes if this is intended"
         )
+    floor = max_bytes // EXPANSION_FLOOR_DIVISOR
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > floor \
+            and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+        raise FileFormatError(
+            f"{what}: expands from {info.compress_size} to {info.file_size} bytes, more than "
+            f"{MAX_EXPANSION} times (zip bomb?); refused before decompressing.  Members of up "
+            f"to max_bytes/{EXPANSION_FLOOR_DIVISOR} = {floor} bytes may expand without limit: "
+            f"raise max_bytes (--max-bytes) to at least "
+            f"{info.file_size * EXPANSION_FLOOR_DIVISOR} to read it"
+        )
+
+
+def _refuse_duplicates(path: str, infos: list[zipfile.ZipInfo]) -> None:
+    """Two members with one name: NumPy would report the first with the second's data."""
+    seen: set[str] = set()
+    for info in infos:
+        if info.filename in seen:
+            raise FileFormatError(
+                f"{path!r}: member {info.filename!r} appears more than once; refused, since "
+                "readers disagree on which copy holds the layer's weights"
+            )
+        seen.add(info.filename)
 
 
 def _describe_member(zf: zipfile.ZipFile, path: str, info: zipfile.ZipInfo,
@@ -179,7 +205,7 @@ def _describe_member(zf: zipfile.ZipFile, path: str, info: zipfile.ZipInfo,
         )
     if len(shape) not in (3, 4):
         return None
-    read = partial(_read_member, path, info.filename, header_len, shape, fortran, dtype)
+    read = partial(_read_member, path, info, header_len, shape, fortran, dtype)
     return StoredKernel(info.filename[: -len(".npy")], shape, str(dtype), "OIHW", _read=read)
 
 
@@ -223,6 +249,7 @@ def load_npz(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES) -> M
             raise FileFormatError(
                 f"{path!r}: {len(infos)} members, more than the limit of {MAX_NPZ_MEMBERS}"
             )
+        _refuse_duplicates(path, infos)
         for info in infos:
             if info.is_dir():
                 continue
@@ -235,27 +262,62 @@ def load_npz(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES) -> M
     return ModelContents(path, "npz", tuple(kernels), tuple(skipped))
 
 
-def _read_member(path: str, member: str, header_len: int, shape: tuple[int, ...],
+def _read_member(path: str, info: zipfile.ZipInfo, header_len: int, shape: tuple[int, ...],
                  fortran: bool, dtype: np.dtype) -> np.ndarray:
-    """Read one member's data: memory-mapped if stored, else decompressed in chunks."""
+    """Read one member's data: memory-mapped if stored, else decompressed in chunks.
+
+    The member is found from the ``ZipInfo`` listed when the archive was first
+    opened: the archive's directory is never parsed again, so reading every
+    member of an archive takes time linear in their number.
+    """
     order = "F" if fortran else "C"
+    count = int(np.prod(shape, dtype=np.int64))
+    what = f"{path!r} member {info.filename!r}"
     try:
-        with _open_zip(path) as zf:
-            info = zf.getinfo(member)
-            if info.compress_type == zipfile.ZIP_STORED:
-                offset = _stored_data_offset(path, info) + header_len
-                count = int(np.prod(shape, dtype=np.int64))
-                what = f"{path!r} member {member!r}"
-                return read_exact(path, offset, dtype, count, what).reshape(shape, order=order)
-            with zf.open(info) as fp:
+        offset = _stored_data_offset(path, info)
+        if info.compress_type == zipfile.ZIP_STORED:
+            return read_exact(path, offset + header_len, dtype, count, what).reshape(
+                shape, order=order)
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            data = _inflate(path, info, offset, header_len, count * dtype.itemsize)
+        else:
+            with _open_zip(path) as zf, zf.open(info) as fp:
                 fp.read(header_len)
-                data = _read_chunks(fp, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+                data = _read_chunks(fp, count * dtype.itemsize)
                 fp.read(1)  # reach the end, so zipfile checks the CRC
     except FactorcheckError:
         raise
     except _IO_ERRORS as err:
-        raise FileFormatError(f"{path!r} member {member!r}: unreadable ({err})") from None
+        raise FileFormatError(f"{what}: unreadable ({err})") from None
     return data.view(dtype).reshape(shape, order=order)
+
+
+def _inflate(path: str, info: zipfile.ZipInfo, offset: int, header_len: int,
+             nbytes: int) -> np.ndarray:
+    """Decompress a deflated member in chunks into one buffer, checking its size and CRC."""
+    total = header_len + nbytes
+    out = np.empty(total, dtype=np.uint8)
+    view, pos, crc, pending = memoryview(out), 0, 0, b""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    with open(path, "rb") as fp:
+        fp.seek(offset)
+        left = info.compress_size
+        while pending or left > 0:
+            if not pending:
+                pending = fp.read(min(_READ_CHUNK, left))
+                left -= len(pending)
+                if not pending:
+                    raise FileFormatError(f"member {info.filename!r}: truncated data")
+            chunk = inflater.decompress(pending, total + 1 - pos)  # never more than declared + 1
+            pending = inflater.unconsumed_tail
+            if pos + len(chunk) > total:
+                raise FileFormatError(f"member {info.filename!r}: more data than declared")
+            view[pos:pos + len(chunk)] = chunk
+            crc = zlib.crc32(chunk, crc)
+            pos += len(chunk)
+    if pos != total or crc != info.CRC:
+        raise FileFormatError(f"member {info.filename!r}: corrupt data (size or CRC mismatch)")
+    return out[header_len:]
 
 
 def _stored_data_offset(path: str, info: zipfile.ZipInfo) -> int:

@@ -26,6 +26,7 @@ it outright.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import partial
 from pathlib import Path
@@ -47,7 +48,7 @@ from factorcheck.io._common import (
 )
 from factorcheck.io._protobuf import RAW, Stripped, strip_file
 
-__all__ = ["MAX_ONNX_BYTES", "load_onnx", "load_onnx_structure"]
+__all__ = ["MAX_ONNX_BYTES", "conv_attribute_problem", "load_onnx", "load_onnx_structure"]
 
 #: Largest .onnx file parsed (protobuf cannot hold more).
 MAX_ONNX_BYTES: int = 2 * 2**30
@@ -244,7 +245,8 @@ def _typed_field(tensor: Any, stored: np.dtype, count: int) -> np.ndarray:
 
 
 def _describe_conv(node: Any, name: str, tensor: Any, path: str, stripped: Stripped | None,
-                   max_bytes: int, allow_external_data: bool) -> StoredKernel | SkippedTensor:
+                   max_bytes: int, allow_external_data: bool,
+                   channels: dict[str, int]) -> StoredKernel | SkippedTensor:
     """A StoredKernel for a Conv whose weight was found, or the reason it is skipped."""
     if tensor.data_type not in _FLOAT_TYPES:
         return SkippedTensor(name, f"weight data type {tensor.data_type} is not a float type "
@@ -267,12 +269,64 @@ def _describe_conv(node: Any, name: str, tensor: Any, path: str, stripped: Strip
     group = _ints(node, "group", 1)
     if not isinstance(group, int) or group < 1:
         raise FileFormatError(f"node {name!r}: expected a positive int group, got {group!r}")
-    return StoredKernel(
-        name, shape, dtype_name, "OIHW", group=group,
-        strides=_ints(node, "strides", None), pads=_ints(node, "pads", None),
-        dilations=_ints(node, "dilations", None),
-        _read=partial(_read_tensor, tensor, external, inline),
-    )
+    attributes = {"strides": _ints(node, "strides", None), "pads": _ints(node, "pads", None),
+                  "dilations": _ints(node, "dilations", None)}
+    why = conv_attribute_problem(shape, group, **attributes, auto_pad=_auto_pad(node),
+                                 in_channels=channels.get(node.input[0]))
+    if why is not None:
+        return SkippedTensor(name, why)
+    return StoredKernel(name, shape, dtype_name, "OIHW", group=group, **attributes,
+                        _read=partial(_read_tensor, tensor, external, inline))
+
+
+def _auto_pad(node: Any) -> str:
+    for a in node.attribute:
+        if a.name == "auto_pad":
+            return a.s.decode("utf-8", "replace") if isinstance(a.s, bytes) else str(a.s)
+    return "NOTSET"
+
+
+_AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def conv_attribute_problem(weight_shape: tuple[int, ...], group: int, *,
+                           strides: Any = None, pads: Any = None, dilations: Any = None,
+                           auto_pad: str = "NOTSET",
+                           in_channels: int | None = None) -> str | None:
+    """What is wrong with a Conv node's attributes (as the ONNX spec requires them), or ``None``.
+
+    ``strides`` and ``dilations`` need one positive int per spatial axis,
+    ``pads`` two non-negative ints per axis, ``auto_pad`` one of the spec's
+    values, ``group`` must divide the output channels and, when
+    ``in_channels`` is known, equal ``in_channels / weight_shape[1]``.
+
+    Examples
+    --------
+    >>> conv_attribute_problem((8, 4, 3, 3), 1, strides=(1, 1), pads=(1, 1, 1, 1))
+    >>> conv_attribute_problem((8, 4, 3, 3), 1, strides=(0, 1))
+    'strides (0, 1): expected 2 ints >= 1 (one per spatial axis)'
+    >>> conv_attribute_problem((8, 4, 3, 3), 2, in_channels=4)
+    'group 2 does not match the input: weight (8, 4, 3, 3) with 4 input channels needs group 1'
+    """
+    spatial = len(weight_shape) - 2
+    for label, values, count, low in (("strides", strides, spatial, 1),
+                                      ("dilations", dilations, spatial, 1),
+                                      ("pads", pads, 2 * spatial, 0)):
+        if values is None:
+            continue
+        values = (values,) if isinstance(values, int) else tuple(values)
+        if len(values) != count or any(v < low for v in values):
+            per = "two per spatial axis" if label == "pads" else "one per spatial axis"
+            return f"{label} {values}: expected {count} ints >= {low} ({per})"
+    if auto_pad not in _AUTO_PADS:
+        return f"auto_pad {auto_pad!r}: expected one of {', '.join(_AUTO_PADS)}"
+    if weight_shape[0] % group:
+        return f"group {group} does not divide the {weight_shape[0]} output channels"
+    if in_channels is not None and in_channels != group * weight_shape[1]:
+        need = in_channels // weight_shape[1] if in_channels % weight_shape[1] == 0 else None
+        return (f"group {group} does not match the input: weight {tuple(weight_shape)} with "
+                f"{in_channels} input channels needs group {need if need else '(none fits)'}")
+    return None
 
 
 def _describe_node(node: Any, index: int, initializers: dict, producers: dict,
@@ -291,6 +345,16 @@ def _describe_node(node: Any, index: int, initializers: dict, producers: dict,
     if tensor is None:
         return SkippedTensor(name, why)
     return _describe_conv(node, name, tensor, **options)
+
+
+def _channels(graph: Any) -> dict[str, int]:
+    """Known channel counts (axis 1) of the graph's inputs and annotated values."""
+    found = {}
+    for value in (*graph.input, *graph.value_info):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) >= 2 and dims[1].HasField("dim_value") and dims[1].dim_value > 0:
+            found[value.name] = int(dims[1].dim_value)
+    return found
 
 
 def load_onnx(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES,
@@ -336,21 +400,67 @@ def load_onnx(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES,
     """
     path = os.fspath(path)
     model, stripped = _parse(path)
-    graph = model.graph
-    initializers = {t.name: t for t in graph.initializer}
-    producers = {out: node for node in graph.node for out in node.output}
+    if not model.HasField("graph") or not model.graph.node:
+        raise FileFormatError(f"{path!r}: not an ONNX model: it has no graph nodes "
+                              f"({file_size(path)} bytes)")
     options = {"path": path, "stripped": stripped, "max_bytes": max_bytes,
                "allow_external_data": allow_external_data}
-    kernels, skipped = [], []
-    for index, node in enumerate(graph.node):
+    kernels: list[StoredKernel] = []
+    skipped: list[SkippedTensor] = []
+    _walk_graph(model.graph, "", {}, {}, options, kernels, skipped, depth=0)
+    for function in model.functions:
+        scope = f"{function.domain}.{function.name}/" if function.domain else f"{function.name}/"
+        _walk_nodes(function.node, scope, {}, {}, {**options, "channels": {}}, kernels, skipped,
+                    depth=1)
+    return ModelContents(path, "onnx", tuple(kernels), tuple(skipped))
+
+
+#: Subgraphs (If/Loop/Scan bodies) nested deeper than this are listed as skipped.
+_MAX_SUBGRAPH_DEPTH = 32
+
+
+def _walk_graph(graph: Any, scope: str, outer_initializers: dict, outer_producers: dict,
+                options: dict, kernels: list, skipped: list, depth: int) -> None:
+    """Describe the convolutions of a graph; names inside subgraphs are qualified by ``scope``.
+
+    A subgraph sees the initializers and node outputs of the graphs around it.
+    """
+    initializers = {**outer_initializers, **{t.name: t for t in graph.initializer}}
+    producers = {**outer_producers, **{o: node for node in graph.node for o in node.output}}
+    _walk_nodes(graph.node, scope, initializers, producers,
+                {**options, "channels": _channels(graph)}, kernels, skipped, depth)
+
+
+def _walk_nodes(nodes: Any, scope: str, initializers: dict, producers: dict, options: dict,
+                kernels: list, skipped: list, depth: int) -> None:
+    """Describe each node, then walk the subgraphs in its attributes (If, Loop, Scan)."""
+    path = options["path"]
+    for index, node in enumerate(nodes):
         try:
             found = _describe_node(node, index, initializers, producers, **options)
         except FactorcheckError:
             raise
         except (ValueError, TypeError, KeyError, OverflowError) as err:
             raise FileFormatError(f"{path!r}: malformed node {node.name!r} ({err})") from None
-        if isinstance(found, StoredKernel):
-            kernels.append(found)
-        elif found is not None:
-            skipped.append(found)
-    return ModelContents(path, "onnx", tuple(kernels), tuple(skipped))
+        if found is not None:
+            found = _qualified(found, scope)
+            (kernels if isinstance(found, StoredKernel) else skipped).append(found)
+        for attribute in node.attribute:
+            subgraphs = [attribute.g] if attribute.HasField("g") else list(attribute.graphs)
+            for number, sub in enumerate(subgraphs):
+                label = attribute.name if len(subgraphs) == 1 else f"{attribute.name}[{number}]"
+                inner = f"{scope}{node.name or node.op_type + '_' + str(index)}/{label}/"
+                if depth >= _MAX_SUBGRAPH_DEPTH:
+                    skipped.append(SkippedTensor(inner.rstrip("/"), "subgraph nested deeper "
+                                                 f"than {_MAX_SUBGRAPH_DEPTH} levels"))
+                    continue
+                _walk_graph(sub, inner, initializers, producers, options, kernels, skipped,
+                            depth + 1)
+
+
+def _qualified(found: StoredKernel | SkippedTensor, scope: str) -> StoredKernel | SkippedTensor:
+    if not scope:
+        return found
+    if isinstance(found, SkippedTensor):
+        return SkippedTensor(scope + found.name, found.reason)
+    return dataclasses.replace(found, name=scope + found.name)

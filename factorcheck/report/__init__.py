@@ -37,6 +37,7 @@ from pathlib import Path
 
 from factorcheck.display import Displayable
 from factorcheck.errors import FactorcheckError, LatexError
+from factorcheck.io.output import check_output, check_suffix, write_text
 from factorcheck.report.json import SCHEMA_VERSION, render_json
 from factorcheck.report.latex import render_latex
 from factorcheck.report.markdown import render_markdown
@@ -112,7 +113,7 @@ def _resolve(output: str | os.PathLike | None, format: str | None, pdf: bool
     path = None if output is None else Path(output)
     if format is None:
         by_suffix = {suffix: name for name, (suffix, _) in FORMATS.items()}
-        format = by_suffix.get(path.suffix.lower(), "tex") if path is not None else "tex"
+        format = "tex" if path is None else check_suffix(path, by_suffix, "--format", "tex")
     if format not in FORMATS:
         raise FactorcheckError(
             f"format {format!r}: expected one of {', '.join(map(repr, FORMATS))}")
@@ -125,12 +126,6 @@ def _resolve(output: str | os.PathLike | None, format: str | None, pdf: bool
                 f"output {os.fspath(path)!r}: with a PDF, the output names the .tex file "
                 f"(the PDF goes beside it, e.g. 'report.tex' gives 'report.pdf')")
     return path, format
-
-
-def _write_text(path: Path, text: str) -> None:
-    staged = path.with_name(f".{path.name}.part")
-    staged.write_text(text, encoding="utf-8")
-    os.replace(staged, path)
 
 
 def write(
@@ -194,13 +189,16 @@ def write(
     (1, None)
     """
     path, format = _resolve(output, format, pdf)
+    for target in (path, path.with_suffix(".pdf") if pdf else None):
+        if target is not None:
+            check_output(target, inputs=paths)  # before any work: never overwrite an input
     report = build(paths, order=order, multiplier=multiplier, rtol=rtol, layer=layer,
                    layout=layout, network=network, allow_external_data=allow_external_data,
                    progress=progress)
     text = render(report, format)
     files: list[Path] = []
     if path is not None:
-        _write_text(path, text)
+        write_text(path, text, inputs=paths)
         files.append(path)
     pdf_path = None
     if pdf:

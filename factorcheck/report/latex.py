@@ -15,6 +15,7 @@ at most :data:`MAX_POINTS` points each (more are subsampled, with a note).
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections.abc import Sequence
@@ -361,7 +362,7 @@ separable layers lie at the floor ({LOG_FLOOR:.0e}).{note}}}
 
 def _factor_text(layer: LayerReport, order: str) -> str:
     shapes = layer.factor_shapes(order)
-    parts = [f"{name} {_times(shape)} ({fmt_int(int(np.prod(shape)))} weights)"
+    parts = [f"{name} {_times(shape)} ({fmt_int(math.prod(shape))} weights)"
              for name, shape in shapes.items()]
     groups = f", pointwise groups $G={layer.record.group}$" if layer.record.group > 1 else ""
     return f"{order}: " + ", then ".join(parts) + groups
@@ -468,7 +469,7 @@ def _cost_table(source: SourceReport) -> str:
     rows, std_total, dsc_total = [], 0, 0
     for la in source.layers:
         if la.costs is None:
-            params = int(np.prod(la.canonical_shape))
+            params = math.prod(la.canonical_shape)
             std, dsc = params, params
         else:
             std, dsc = la.costs.standard_params, la.costs.dsc_params

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from factorcheck.errors import LatexError
+from factorcheck.io.output import write_bytes
 
 __all__ = ["DEBIAN_PACKAGES", "ENGINE", "compile_pdf", "find_engine", "relevant_log_lines"]
 
@@ -143,7 +144,5 @@ def compile_pdf(tex: str, destination: str | os.PathLike, *, timeout: float = DE
             log = _run_once(engine, folder, timeout)
             if run >= 2 and not any(marker in log for marker in _RERUN_MARKERS):
                 break
-        staged = destination.with_name(f".{destination.name}.part")
-        shutil.copyfile(Path(folder, "report.pdf"), staged)
-        os.replace(staged, destination)
+        write_bytes(destination, Path(folder, "report.pdf").read_bytes())
     return destination

@@ -100,6 +100,8 @@ SCHEMA_VERSION = 1
 LAYER_TYPES = ("standard", "depthwise", "pointwise", "grouped", "fc", "pool")
 _KINDS = ("conv", "depthwise", "fc", "pool")
 _MAX_ALPHA_TEXT = 64
+#: Largest input resolution (int64's maximum).
+MAX_RESOLUTION = 2**63 - 1
 
 
 # ---------------------------------------------------------------- layers
@@ -584,11 +586,20 @@ def _alpha_fraction(value: Any) -> Fraction:
         value = repr(value)
     if isinstance(value, str) and len(value) > _MAX_ALPHA_TEXT:
         raise FactorcheckError(f"alpha: expected a short number, got {len(value)} characters")
+    if isinstance(value, str) and _huge_exponent(value):  # Fraction would compute 10**exponent
+        raise FactorcheckError(f"alpha: expected 0 < alpha <= {MAX_ALPHA}, got {value.strip()!r}")
     try:
         return Fraction(value.strip() if isinstance(value, str) else value)
     except (ValueError, TypeError, ZeroDivisionError, OverflowError):
         raise FactorcheckError(
             f"alpha: expected a number such as 0.75 or 3/4, got {value!r}") from None
+
+
+def _huge_exponent(text: str) -> bool:
+    """Whether a decimal's exponent (``1e999999999``) puts it far outside any valid alpha."""
+    exponent = text.strip().lower().partition("e")[2]
+    digits = exponent.lstrip("+-")
+    return bool(digits) and digits.isdigit() and len(digits.lstrip("0")) > 3
 
 
 def _resolution(value: Any, network: Network) -> Size:
@@ -605,6 +616,9 @@ def _resolution(value: Any, network: Network) -> Size:
         raise FactorcheckError(
             f"resolution: expected an int >= {network.min_resolution} for {network.name}, "
             f"got {number}")
+    if number > MAX_RESOLUTION:  # keeps every count printable (Python's 4300-digit str limit)
+        raise FactorcheckError(
+            f"resolution: expected an int <= 2**63 - 1, got one of {number.bit_length()} bits")
     return number
 
 

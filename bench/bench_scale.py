@@ -1,0 +1,120 @@
+"""Time ``factorcheck check`` on models of 300, 3000 and 30000 small layers, per format.
+
+Every format must scan in time linear in its layer count (issue 10): the
+script writes one model per format and size (tiny 2x2x3x3 float32 layers, so
+the analysis is cheap and the reading dominates), runs the real ``check``
+command on it in this process (output discarded), and prints the seconds and
+the ratio per 10x more layers.  Linear growth shows as a ratio near 10; the
+quadratic .npz reader of issue 10 showed 33 per 10x.  Target: every ratio <= 15.
+
+Run with ``python bench/bench_scale.py [--sizes 300 3000 30000] [--formats npz onnx]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from factorcheck.cli import main as factorcheck_main
+
+TARGET = 15.0
+SHAPE = (2, 2, 3, 3)
+
+
+def _layers(count: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {f"layer{i}": rng.standard_normal(SHAPE).astype(np.float32) for i in range(count)}
+
+
+def _write_npz(path: Path, layers: dict, compressed: bool) -> None:
+    (np.savez_compressed if compressed else np.savez)(path, **layers)
+
+
+def _write_safetensors(path: Path, layers: dict) -> None:
+    from safetensors.numpy import save_file
+
+    save_file(layers, str(path))
+
+
+def _write_torch(path: Path, layers: dict) -> None:
+    import torch
+
+    torch.save({name: torch.from_numpy(array) for name, array in layers.items()}, path)
+
+
+def _write_onnx(path: Path, layers: dict) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, current = [], [], "x"
+    for i, (name, array) in enumerate(layers.items()):
+        out = f"y{i}"
+        nodes.append(helper.make_node("Conv", [current, name], [out], name=name,
+                                      pads=[1, 1, 1, 1]))
+        inits.append(numpy_helper.from_array(array, name))
+        current = out
+    graph = helper.make_graph(nodes, "chain",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info(current, TensorProto.FLOAT, None)],
+                              inits)
+    onnx.save(helper.make_model(graph), path)
+
+
+WRITERS = {
+    "npz": (".npz", lambda p, layers: _write_npz(p, layers, False)),
+    "npz-compressed": (".npz", lambda p, layers: _write_npz(p, layers, True)),
+    "safetensors": (".safetensors", _write_safetensors),
+    "onnx": (".onnx", _write_onnx),
+    "torch": (".pt", _write_torch),
+}
+
+
+def _check_seconds(path: Path) -> float:
+    sink = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        status = factorcheck_main(["check", str(path), "--order", "dw-pw"])
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"check failed on {path}: {sink.getvalue()[-500:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[300, 3000, 30000])
+    parser.add_argument("--formats", nargs="+", choices=list(WRITERS), default=list(WRITERS))
+    args = parser.parse_args()
+    worst = 0.0
+    print(f"{'format':<16}" + "".join(f"{n:>12}" for n in args.sizes) + "   ratio per 10x")
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
+        for fmt in args.formats:
+            suffix, write = WRITERS[fmt]
+            seconds = []
+            for count in args.sizes:
+                path = Path(folder, f"{fmt}-{count}{suffix}")
+                write(path, _layers(count))
+                _check_seconds(path) if count == args.sizes[0] else None  # warm imports
+                seconds.append(_check_seconds(path))
+                os.remove(path)
+            ratios = [(b / a) / (nb / na) * 10 for a, b, na, nb in
+                      zip(seconds, seconds[1:], args.sizes, args.sizes[1:], strict=False)]
+            worst = max([worst, *ratios])
+            print(f"{fmt:<16}" + "".join(f"{s:>11.2f}s" for s in seconds) + "   "
+                  + "  ".join(f"{r:.1f}" for r in ratios))
+            sys.stdout.flush()
+    verdict = "OK" if worst <= TARGET else "NOT LINEAR"
+    print(f"worst ratio per 10x: {worst:.1f} (target <= {TARGET:g}, linear = 10): {verdict}")
+    return 0 if worst <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
