@@ -1,4 +1,4 @@
-"""Tests of factorcheck.symbolic.network: hand-counted tables, MobileNet v1, symbolic = numeric."""
+"""Tests of factorcheck.network by hand: tables, MobileNet v1, symbolic = numeric, scaling."""
 
 from __future__ import annotations
 
@@ -11,31 +11,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from factorcheck.errors import DerivationError, FactorcheckError
-from factorcheck.symbolic.cost import compare_layer, output_size
-from factorcheck.symbolic.derivation import derive
-from factorcheck.symbolic.network import (
+from factorcheck.network import (
     ALPHA,
+    BUILTIN_NETWORKS,
     LAYER_TYPES,
     MAX_ALPHA,
     RHO,
     Layer,
     Network,
+    builtin_network,
     compare_standard,
     conv,
     depthwise,
     fully_connected,
+    mobilenet_v1,
     network_table,
     parse_alpha,
     pointwise,
     pool,
-    scaling_proof,
 )
-from factorcheck.symbolic.networks_builtin import (
-    BUILTIN_NETWORKS,
-    MOBILENET_V1_BLOCKS,
-    builtin_network,
-    mobilenet_v1,
-)
+from factorcheck.network import network_scaling_proof as scaling_proof
+from factorcheck.network.builtin import MOBILENET_V1_BLOCKS
+from factorcheck.symbolic.cost import compare_layer, output_size
+from factorcheck.symbolic.derivation import derive
 
 # ----------------------------------------------------------------- a small network by hand
 
@@ -417,7 +415,9 @@ def test_to_dict_schema_numeric():
     data = network_table(small_net()).to_dict()
     assert data["schema_version"] == 1 and data["symbolic"] is False
     assert set(data) == {"schema_version", "network", "symbolic", "alpha", "input_shape", "bias",
-                         "assumption", "convention", "layers", "totals", "shares", "skipped"}
+                         "assumption", "convention", "layers", "totals", "shares", "skipped",
+                         "complete", "not_counted"}
+    assert data["complete"] is True and data["not_counted"] == []
     assert set(data["layers"][0]) == {"index", "name", "type", "input", "output", "kernel",
                                       "stride", "groups", "macs", "params", "bias"}
     assert data["totals"] == {"macs": 36480, "params": 1632}

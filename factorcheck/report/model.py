@@ -28,11 +28,15 @@ from factorcheck._version import __version__
 from factorcheck.demo import demo_kernels
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import to_canonical
+from factorcheck.network import (
+    NetworkComparison,
+    builtin_network,
+    compare_standard,
+    network_table,
+)
 from factorcheck.scan import LayerRecord, ScanResult, scan, scan_kernels
 from factorcheck.symbolic.cost import separable_cost, standard_cost
 from factorcheck.symbolic.derivation import Proof
-from factorcheck.symbolic.network import NetworkComparison, compare_standard, network_table
-from factorcheck.symbolic.networks_builtin import builtin_network
 from factorcheck.symbolic.proofs import run_proofs
 from factorcheck.symbolic.worked_example import WorkedExample, check_worked_example
 
@@ -185,7 +189,7 @@ class Report:
         The demo kernels, or one entry per model file.
     network : NetworkComparison or None
         A built-in network's cost table (``network.separable``) and its
-        all-standard counterpart (:func:`factorcheck.symbolic.network.compare_standard`),
+        all-standard counterpart (:func:`factorcheck.network.compare_standard`),
         when one was asked for.
     options : dict
         ``orders``, ``multiplier``, ``rtol``, ``layer``, ``layout``, ``network``.
