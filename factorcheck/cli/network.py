@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 
 from factorcheck.errors import FactorcheckError
@@ -37,7 +38,9 @@ __all__ = ["format_comparison", "format_table", "parse_input_shape", "register",
 _EPILOG = f"""\
 built-in networks: {", ".join(BUILTIN_NETWORKS)}
 convention: {CONVENTION}.
-exit status: 0 the table was printed; 2 bad input (unknown name, bad option, unreadable model).
+exit status: 0 the table was printed and every layer was counted; 1 the table is partial (some
+layers of the model could not be counted: they are listed, and the totals are lower bounds,
+"at least ..."; JSON "complete": false); 2 bad input (unknown name, bad option, unreadable model).
 """
 
 
@@ -127,7 +130,7 @@ def _table(args: argparse.Namespace) -> NetworkTable:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table (or comparison, or JSON); 0, or a FactorcheckError for bad input.
+    """Print the table (or comparison, or JSON); 0 complete, 1 partial, FactorcheckError if bad.
 
     Examples
     --------
@@ -150,9 +153,19 @@ def run(args: argparse.Namespace) -> int:
             data["scaling"] = {"ok": proof.ok, "text": proof.to_text(),
                                "findings": list(proof.findings)}
         print(json.dumps(data, indent=2, ensure_ascii=False))
-        return 0
+        return _exit_status(table)
     print(format_comparison(result) if args.as_standard else format_table(result))
     if args.symbolic:
         print()
         print(network_scaling_proof(builtin_network(args.target), bias=args.bias).to_text(), end="")
-    return 0
+    return _exit_status(table)
+
+
+def _exit_status(table: NetworkTable) -> int:
+    """0 when every layer was counted; 1 (and a line on stderr) when the table is partial."""
+    if table.complete:
+        return 0
+    count = len(table.skipped)
+    print(f"factorcheck network: partial: {count} layer{'s' if count != 1 else ''} not counted; "
+          "the totals are lower bounds", file=sys.stderr)
+    return 1

@@ -105,7 +105,7 @@ class NetworkComparison:
     def to_dict(self) -> dict[str, Any]:
         """JSON layout: both tables, the blocks and the total ratios."""
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": SCHEMA_VERSION, "complete": self.separable.complete,
             "separable": self.separable.to_dict(), "standard": self.standard.to_dict(),
             "blocks": [block.to_dict() for block in self.blocks],
             "mac_ratio": _float_or_none(self.mac_ratio),
