@@ -25,13 +25,14 @@ def const_node(onnx, output, array):
     return onnx.helper.make_node("Constant", [], [output], value=tensor)
 
 
-def save(onnx, path, nodes, inits, in_shape, *, out="y", functions=(), opset=17):
+def save(onnx, path, nodes, inits, in_shape, *, out="y", functions=(), opset=17, domains=()):
     helper = onnx.helper
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, in_shape)],
         [helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None)], inits)
     opsets = [helper.make_opsetid("", opset)]
-    opsets += [helper.make_opsetid(f.domain, 1) for f in functions]
+    opsets += [helper.make_opsetid(domain, 1) for domain in {*domains,
+                                                             *(f.domain for f in functions)}]
     model = helper.make_model(graph, opset_imports=opsets, functions=list(functions))
     onnx.save(model, str(path))
     return path

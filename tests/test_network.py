@@ -436,3 +436,18 @@ def test_to_dict_schema_symbolic_and_comparison(mobilenet_symbolic):
                         "mac_ratio_exact", "param_ratio", "param_ratio_exact"}
     assert cmp["mac_ratio_exact"] == str(sympy.Rational(MOBILENET_MACS, 4_867_293_184))
     json.dumps(cmp)
+
+
+def test_data_flows_one_way_symbolic_never_imports_network():
+    import ast
+    import pathlib
+
+    import factorcheck.symbolic
+
+    for module in pathlib.Path(factorcheck.symbolic.__file__).parent.glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        imported = [node.module or "" for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom)]
+        imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names]
+        assert not [name for name in imported if name.startswith("factorcheck.network")], module

@@ -184,7 +184,8 @@ def table_repr(table: NetworkTable) -> str:
     title = printable(cells.title.splitlines()[0])
     lines = [f"<NetworkTable {title}; {len(cells.rows)} layers>", *_align(rows, left=7)]
     if cells.not_counted:
-        lines.append(f"partial: {len(cells.not_counted)} layers not counted "
+        count = len(cells.not_counted)
+        lines.append(f"partial: {count} layer{'s' if count != 1 else ''} not counted "
                      "(see .skipped)")
     return "\n".join(lines)
 
