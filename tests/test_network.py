@@ -433,7 +433,7 @@ def test_to_dict_schema_symbolic_and_comparison(mobilenet_symbolic):
     json.dumps(data)
     cmp = compare_standard(network_table(mobilenet_v1())).to_dict()
     assert set(cmp) == {"schema_version", "separable", "standard", "blocks", "mac_ratio",
-                        "mac_ratio_exact", "param_ratio", "param_ratio_exact"}
+                        "mac_ratio_exact", "param_ratio", "param_ratio_exact", "complete"}
     assert cmp["mac_ratio_exact"] == str(sympy.Rational(MOBILENET_MACS, 4_867_293_184))
     json.dumps(cmp)
 
