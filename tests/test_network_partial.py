@@ -9,6 +9,7 @@ from fixtures_models import require
 from network_graphs import save, weight
 
 from factorcheck.cli import main
+from factorcheck.errors import FileFormatError
 from factorcheck.network import compare_standard, format_table, onnx_table
 
 
@@ -126,3 +127,61 @@ def test_comparison_of_a_partial_table_is_marked(onnx, tmp_path):
     cmp = compare_standard(table)
     assert cmp.to_dict()["complete"] is False and not cmp.standard.complete
     assert "not counted after" in format_table(table)
+
+
+# ----------------------------------------------------------------- hostile graphs
+
+
+def test_custom_domain_layers_are_listed(onnx, tmp_path):
+    make = onnx.helper.make_node
+    node = make("FusedConv", ["x", "w"], ["y"], name="fused", domain="com.microsoft")
+    path = save(onnx, tmp_path / "f.onnx", [node], [weight(onnx, "w", (2, 4, 1, 1))],
+                [1, 4, 3, 3], domains=["com.microsoft"])
+    table = onnx_table(path)
+    assert [(s.name, s.op) for s in table.skipped] == [("fused", "FusedConv")]
+    assert "com.microsoft.FusedConv is outside the ONNX domain" in table.skipped[0].reason
+
+
+def _fan_out(onnx, depth):
+    """f0 calls f1 twice, ..., f(depth-1) holds only a Conv: 2**depth calls if expanded."""
+    helper = onnx.helper
+    functions = []
+    for i in range(depth):
+        body = [helper.make_node("Conv", ["a", "k"], ["b"])]
+        if i < depth - 1:
+            body += [helper.make_node(f"f{i + 1}", ["b", "k"], ["c"], domain="local"),
+                     helper.make_node(f"f{i + 1}", ["c", "k"], ["d"], domain="local")]
+        else:
+            body.append(helper.make_node("Identity", ["b"], ["d"]))
+        functions.append(helper.make_function("local", f"f{i}", ["a", "k"], ["d"], body,
+                                              [helper.make_opsetid("", 17),
+                                               helper.make_opsetid("local", 1)]))
+    return functions
+
+
+@pytest.mark.parametrize("depth", [3, 40])
+def test_functions_calling_each_other_take_linear_time(onnx, tmp_path, depth):
+    # f_i hides 1 + 2 * f_(i+1) layers, f_last 1: 2**depth - 1 in all.  At depth 40 ONNX's
+    # own inference would expand 2**40 calls: it runs without the functions instead
+    # (their outputs stay unknown) and factorcheck counts each function once.
+    helper = onnx.helper
+    node = helper.make_node("f0", ["x", "w"], ["h"], name="top", domain="local")
+    after = helper.make_node("Conv", ["h", "w"], ["y"], name="after")
+    path = save(onnx, tmp_path / "r.onnx", [node, after], [weight(onnx, "w", (4, 4, 1, 1))],
+                [1, 4, 3, 3], functions=_fan_out(onnx, depth))
+    table = onnx_table(path)
+    reasons = {s.name: s.reason for s in table.skipped}
+    assert reasons["top"] == (f"{2**depth - 1} layer(s) inside the model-local function "
+                              "local.f0 are not counted")
+    assert ("after" in reasons) == (depth == 40)   # known through inference only when small
+
+
+def test_counts_too_long_to_print_are_refused(onnx, tmp_path):
+    # a 1x1 convolution over 212 spatial axes of 2**62: about 13,100 bits of MACs
+    make = onnx.helper.make_node
+    rank = 212
+    node = make("Conv", ["x", "w"], ["y"], name="huge")
+    w = onnx.helper.make_tensor("w", onnx.TensorProto.FLOAT, (1,) * (rank + 2), [1.0])
+    path = save(onnx, tmp_path / "h.onnx", [node], [w], [1, 1, *([2**62] * rank)])
+    with pytest.raises(FileFormatError, match="more than 13000 bits; refused"):
+        onnx_table(path)

@@ -175,3 +175,21 @@ def test_transposed_output_formula(onnx):
     assert transposed_output(same, (1, 4, 5, 5), (4, 3, 3, 3)) == (1, 6, 10, 10)
     given = make("ConvTranspose", ["x", "w"], ["y"], output_shape=[11, 12])
     assert transposed_output(given, (1, 4, 5, 5), (4, 3, 3, 3)) == (1, 3, 11, 12)
+
+
+def test_folding_never_builds_a_large_array(onnx):
+    make = onnx.helper.make_node
+    # Range(0, 10**12): its length is known, its value is not built
+    nodes = [make("Range", ["zero", "big", "one"], ["y"])]
+    inits = [ints(onnx, "zero", 0), ints(onnx, "big", 10**12), ints(onnx, "one", 1)]
+    assert _shape_of(onnx, nodes, inits) == (10**12,)
+    # (4096, 1) + (1, 4096) would be 16.7 M values: only the shape is kept
+    column = onnx.numpy_helper.from_array(np.ones((4096, 1), np.int64), "c")
+    row = onnx.numpy_helper.from_array(np.ones((1, 4096), np.int64), "r")
+    graph = _graph(onnx, [make("Add", ["c", "r"], ["y"]), make("Reshape", ["x", "y"], ["z"])],
+                   [column, row])
+    shapes = propagate(graph, {"x": X})
+    assert shapes["y"] == (4096, 4096) and shapes.get("z") is None
+    # integer division by zero: no warning, no value
+    nodes = [make("Div", ["a", "zero"], ["y"])]
+    assert _shape_of(onnx, nodes, [ints(onnx, "a", [4]), ints(onnx, "zero", [0])]) == (1,)

@@ -87,17 +87,62 @@ def onnx_table(path: str | os.PathLike, *, input_shape: tuple[int, ...] | None =
     model = load_onnx_structure(path)  # size-checked, large weights left in the file
     onnx = require("onnx", "onnx", "reading an .onnx file")
     dims = _fix_input(model.graph, input_shape, path)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception as err:  # onnx raises its own InferenceError and friends
-        raise FileFormatError(f"{path!r}: ONNX shape inference failed ({err})") from None
-    graph = inferred.graph
+    functions = {(f.domain, f.name): f for f in model.functions}
+    graph = _inferred_graph(onnx, model, functions, path)
     shapes = propagate(graph, {v.name: _value_dims(v)
                                for v in (*graph.input, *graph.value_info, *graph.output)})
-    rows, skipped = _onnx_rows(graph, shapes, bias, path)
-    skipped += _hidden_layers(graph, {(f.domain, f.name): f for f in model.functions})
+    rows, skipped = _onnx_rows(graph, shapes, bias, path, functions)
+    skipped += _hidden_layers(graph, functions)
+    _check_size(rows, path)
     return NetworkTable(os.path.basename(path), tuple(rows), None, dims, bias, "",
                         tuple(skipped))
+
+
+#: Nodes that ONNX's inference may visit with model-local functions expanded at every call.
+MAX_EXPANDED_NODES = 100_000
+#: Deepest nesting of subgraphs and function calls that is followed.
+MAX_DEPTH = 100
+
+
+def _inferred_graph(onnx: Any, model: Any, functions: dict, path: str) -> Any:
+    """The graph with ONNX's inferred shapes.
+
+    ONNX's inference visits a function's body at every call, so functions that call
+    each other can make it take exponential time: above :data:`MAX_EXPANDED_NODES`
+    the functions are left out of inference (their outputs stay unknown, and the
+    layers that need them are listed as not counted).
+    """
+    if _expanded_size(model.graph, functions, {}, 0) > MAX_EXPANDED_NODES:
+        stripped = type(model)()
+        stripped.CopyFrom(model)
+        stripped.ClearField("functions")
+        model = stripped
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    except Exception as err:  # onnx raises its own InferenceError and friends
+        raise FileFormatError(f"{path!r}: ONNX shape inference failed ({err})") from None
+
+
+def _expanded_size(graph: Any, functions: dict, cache: dict, depth: int) -> int:
+    """Nodes of ``graph`` with every function call and subgraph expanded (memoized: linear).
+
+    Nesting deeper than :data:`MAX_DEPTH` counts as too large.
+    """
+    if depth > MAX_DEPTH:
+        return MAX_EXPANDED_NODES + 1
+    total = 0
+    for node in graph.node:
+        total += 1 + sum(_expanded_size(g, functions, cache, depth + 1)
+                         for g in _subgraphs(node))
+        key = (node.domain, node.op_type)
+        if key in functions:
+            if key not in cache:
+                cache[key] = 0  # a recursive call: ONNX refuses it anyway
+                cache[key] = _expanded_size(functions[key], functions, cache, depth + 1)
+            total += cache[key]
+        if total > MAX_EXPANDED_NODES:
+            return total
+    return total
 
 
 def _value_dims(value: Any) -> tuple[int | None, ...] | None:
@@ -153,15 +198,19 @@ def _node_name(node: Any, position: int) -> str:
     return node.name or (node.output[0] if node.output else f"{node.op_type}_{position}")
 
 
-def _onnx_rows(graph: Any, shapes: dict, bias: bool,
-               path: str) -> tuple[list[LayerRow], list[SkippedNode]]:
+def _onnx_rows(graph: Any, shapes: dict, bias: bool, path: str,
+               functions: dict) -> tuple[list[LayerRow], list[SkippedNode]]:
     constants = _constant_names(graph)
     rows: list[LayerRow] = []
     skipped: list[SkippedNode] = []
     for position, node in enumerate(graph.node):
-        if node.domain not in ("", "ai.onnx"):
-            continue
         name = _node_name(node, position)
+        if node.domain not in ("", "ai.onnx"):
+            if (node.domain, node.op_type) not in functions and _looks_like_a_layer(node):
+                skipped.append(SkippedNode(
+                    name, f"operator {node.domain}.{node.op_type} is outside the ONNX domain",
+                    node.op_type))
+            continue
         if node.op_type in _QUANTIZED:
             skipped.append(SkippedNode(name, "quantized layers are not counted", node.op_type))
             continue
@@ -177,10 +226,26 @@ def _onnx_rows(graph: Any, shapes: dict, bias: bool,
         try:
             row = _ROW_BUILDERS[node.op_type](len(rows) + 1, node, name, operands, out,
                                               constants, bias)
-        except (FactorcheckError, ValueError, IndexError, TypeError) as err:
+        except (FactorcheckError, ValueError, IndexError, TypeError, ArithmeticError) as err:
             raise FileFormatError(f"{path!r}: node {name!r} ({node.op_type}): {err}") from None
         rows.append(row)
     return rows, skipped
+
+
+def _looks_like_a_layer(node: Any) -> bool:
+    """A custom-domain operator named like a layer (com.microsoft FusedConv, Attention, ...)."""
+    return any(word in node.op_type for word in ("Conv", "Gemm", "MatMul", "Attention"))
+
+
+#: Counts longer than this many bits (about 3,900 digits) are refused: they could not print.
+MAX_COUNT_BITS = 13_000
+
+
+def _check_size(rows: list[LayerRow], path: str) -> None:
+    for row in rows:
+        if max(int(row.macs).bit_length(), int(row.params).bit_length()) > MAX_COUNT_BITS:
+            raise FileFormatError(f"{path!r}: node {row.name!r}: its counts have more than "
+                                  f"{MAX_COUNT_BITS} bits; refused")
 
 
 # ---------------------------------------------------------------- one node
@@ -280,32 +345,44 @@ def _subgraphs(node: Any) -> list:
     return found
 
 
-def _layers_inside(graph: Any, functions: dict, depth: int = 0) -> int:
+def _layers_inside(graph: Any, functions: dict, cache: dict, depth: int) -> int:
     """Number of layers (counted or quantized ops) in a graph, its subgraphs and functions."""
-    if depth > 32:
+    return sum(_layers_of(node, functions, cache, depth) for node in graph.node)
+
+
+def _layers_of(node: Any, functions: dict, cache: dict, depth: int) -> int:
+    """Layers in one node: itself, its subgraphs, and the model-local function it calls.
+
+    Each function is counted once (``cache``), so the work stays linear in the file
+    however often functions call each other; below :data:`MAX_DEPTH` levels nothing more
+    is counted.
+    """
+    if depth > MAX_DEPTH:
         return 0
-    count = 0
-    for node in graph.node:
-        count += node.op_type in COUNTED_OPS + _QUANTIZED
-        count += sum(_layers_inside(g, functions, depth + 1) for g in _subgraphs(node))
-        function = functions.get((node.domain, node.op_type))
-        if function is not None:
-            count += _layers_inside(function, functions, depth + 1)
+    count = int(node.op_type in COUNTED_OPS + _QUANTIZED)
+    count += sum(_layers_inside(g, functions, cache, depth + 1) for g in _subgraphs(node))
+    key = (node.domain, node.op_type)
+    if key in functions:
+        if key not in cache:
+            cache[key] = 0  # a recursive call counts nothing
+            cache[key] = _layers_inside(functions[key], functions, cache, depth + 1)
+        count += cache[key]
     return count
 
 
 def _hidden_layers(graph: Any, functions: dict) -> list[SkippedNode]:
     """Nodes of the main graph that hold layers in subgraphs or model-local functions."""
-    hidden = []
+    hidden: list[SkippedNode] = []
+    cache: dict = {}
     for position, node in enumerate(graph.node):
-        function = functions.get((node.domain, node.op_type))
-        inner = sum(_layers_inside(g, functions, 1) for g in _subgraphs(node))
-        where = f"a {node.op_type} subgraph"
-        if function is not None:
-            inner, where = _layers_inside(function, functions, 1), \
-                f"the model-local function {node.domain}.{node.op_type}"
-        if inner:
-            hidden.append(SkippedNode(_node_name(node, position),
-                                      f"{inner} layer(s) inside {where} are not counted",
-                                      node.op_type))
+        own = int(node.op_type in COUNTED_OPS + _QUANTIZED)  # the node itself is in the table
+        inner = _layers_of(node, functions, cache, 0) - own
+        if not inner:
+            continue
+        key = (node.domain, node.op_type)
+        where = (f"the model-local function {node.domain}.{node.op_type}" if key in functions
+                 else f"a {node.op_type} subgraph")
+        hidden.append(SkippedNode(_node_name(node, position),
+                                  f"{inner} layer(s) inside {where} are not counted",
+                                  node.op_type))
     return hidden

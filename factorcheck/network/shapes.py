@@ -334,6 +334,8 @@ def _expand(node: Any, shapes: list, values: list) -> list:
 
 def _elementwise(node: Any, shapes: list, values: list) -> list:
     out = _broadcast(*[s for s in shapes if s is not None])
+    if math.prod(out) > MAX_FOLDED:  # never build a large array, whatever the inputs
+        return [(out, None)]
     func = _BINARY.get(node.op_type)
     if func is not None and all(v is not None for v in values) and len(values) == 2:
         return [_folded(func(values[0], values[1]))]
@@ -374,7 +376,11 @@ def _constant_of_shape(node: Any, shapes: list, values: list) -> list:
 
 
 def _range(node: Any, shapes: list, values: list) -> list:
-    return [_folded(np.arange(*(np.asarray(v).reshape(()) for v in values)))]
+    start, limit, delta = (np.asarray(v).reshape(()).item() for v in values)
+    length = max(math.ceil((limit - start) / delta), 0)
+    if length > MAX_FOLDED:
+        return [((length,), None)]
+    return [_folded(np.arange(start, limit, delta))]
 
 
 def _matmul(node: Any, shapes: list, values: list) -> list:
@@ -462,7 +468,8 @@ def _node_outputs(node: Any, known: dict[str, tuple]) -> list | None:
     if node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm") and shapes[1] is None:
         return None
     try:
-        return handler(node, shapes, values)
+        with np.errstate(all="ignore"):
+            return handler(node, shapes, values)
     except Exception:  # any malformed or unsupported case leaves the outputs unknown
         return None
 
