@@ -339,7 +339,8 @@ def _elementwise(node: Any, shapes: list, values: list) -> list:
     func = _BINARY.get(node.op_type)
     if func is not None and all(v is not None for v in values) and len(values) == 2:
         return [_folded(func(values[0], values[1]))]
-    if node.op_type == "Div" and all(v is not None and v.dtype.kind == "i" for v in values):
+    if node.op_type == "Div" and all(v is not None and v.dtype.kind == "i" for v in values) \
+            and np.all(values[1] != 0):
         return [_folded(np.trunc(values[0] / values[1]).astype(values[0].dtype))]
     if node.op_type == "Where" and all(v is not None for v in values):
         return [_folded(np.where(*values))]
