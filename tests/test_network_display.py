@@ -9,6 +9,7 @@ from factorcheck.network import (
     RHO,
     Network,
     SkippedNode,
+    compare_standard,
     conv,
     mobilenet_v1,
     network_table,
@@ -29,7 +30,7 @@ def test_repr_is_short_and_elides_the_middle():
     text = repr(network_table(mobilenet_v1()))
     lines = text.splitlines()
     assert len(lines) <= 12 and lines[0].startswith("<NetworkTable mobilenet-v1")
-    assert "29 layers" in lines[0] and any(line.split()[:1] == ["..."] for line in lines)
+    assert "29 rows" in lines[0] and any(line.split()[:1] == ["..."] for line in lines)
     assert lines[-1].split()[:3] == ["total", "568,740,352", "4,209,088"]
     assert "conv1" in text and "fc" in lines[-2]
 
@@ -69,4 +70,13 @@ def test_every_rendering_prints_the_same_cells():
     html, latex = table._repr_html_(), table._repr_latex_()
     for row in cells.rows:
         assert f"<td>{row[7]}</td>" in html and rf"\text{{{row[7]}}}" in latex
-    assert cells.total == ("568,740,352", "4,209,088") and cells.total_label == "total"
+    assert cells.total[-2:] == ("568,740,352", "4,209,088") and cells.total[1] == "total"
+
+
+def test_the_comparison_shows_itself_too():
+    cmp = compare_standard(network_table(mobilenet_v1()))
+    text = repr(cmp)
+    assert len(text.splitlines()) <= 12 and text.startswith("<NetworkComparison mobilenet-v1")
+    assert text.splitlines()[-1].split()[:4] == ["total", "568,740,352", "4,867,293,184",
+                                                 "0.1168"]
+    assert "dw1 + pw1" in cmp._repr_html_() and r"\text{4,867,293,184}" in cmp._repr_latex_()

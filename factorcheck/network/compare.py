@@ -9,6 +9,7 @@ from typing import Any
 
 import sympy
 
+from factorcheck.network import display
 from factorcheck.network.table import (
     SCHEMA_VERSION,
     LayerRow,
@@ -113,6 +114,15 @@ class NetworkComparison:
             "param_ratio": _float_or_none(self.param_ratio),
             "param_ratio_exact": sympy.sstr(self.param_ratio),
         }
+
+    def __repr__(self) -> str:
+        return display.cells_repr(display.comparison_cells(self))
+
+    def _repr_html_(self) -> str:
+        return display.cells_html(display.comparison_cells(self))
+
+    def _repr_latex_(self) -> str:
+        return display.cells_latex(display.comparison_cells(self))
 
 
 def _pairs_with(dw: LayerRow, nxt: LayerRow | None) -> bool:

@@ -300,13 +300,13 @@ class NetworkTable:
         }
 
     def __repr__(self) -> str:
-        return display.table_repr(self)
+        return display.cells_repr(display.table_cells(self))
 
     def _repr_html_(self) -> str:
-        return display.table_html(self)
+        return display.cells_html(display.table_cells(self))
 
     def _repr_latex_(self) -> str:
-        return display.table_latex(self)
+        return display.cells_latex(display.table_cells(self))
 
 
 #: The counting convention, stated in every JSON output.
