@@ -6,10 +6,12 @@ import json
 
 import pytest
 from fixtures_models import require
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from network_graphs import save, weight
 
 from factorcheck.cli import main
-from factorcheck.errors import FileFormatError
+from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.network import compare_standard, format_table, onnx_table
 
 
@@ -185,3 +187,37 @@ def test_counts_too_long_to_print_are_refused(onnx, tmp_path):
     path = save(onnx, tmp_path / "h.onnx", [node], [w], [1, 1, *([2**62] * rank)])
     with pytest.raises(FileFormatError, match="more than 13000 bits; refused"):
         onnx_table(path)
+
+
+_VALUES = st.sampled_from([0, -1, 1, 2, 3, 2**31, 2**62, -(2**63)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_mutated_graphs_give_a_table_or_a_clean_error(tmp_path_factory, data):
+    # any attribute or weight dim of the channel-shuffle model set to a hostile value:
+    # a (possibly partial) table or a FactorcheckError, never another exception
+    onnx = require("onnx")
+    from network_graphs import shuffle_model
+
+    path = tmp_path_factory.mktemp("fuzz") / "m.onnx"
+    model = onnx.load(str(shuffle_model(onnx, path)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        node = model.graph.node[data.draw(st.integers(0, len(model.graph.node) - 1))]
+        ints_attrs = [a for a in node.attribute if a.type == 7]
+        if ints_attrs and data.draw(st.booleans()):
+            attribute = data.draw(st.sampled_from(ints_attrs))
+            attribute.ClearField("ints")
+            attribute.ints.extend(data.draw(st.lists(_VALUES, max_size=6)))
+        else:
+            tensor = model.graph.initializer[data.draw(st.integers(0, 3))]
+            dims = list(tensor.dims)
+            dims[data.draw(st.integers(0, len(dims) - 1))] = data.draw(_VALUES)
+            tensor.ClearField("dims")
+            tensor.dims.extend(dims)
+    onnx.save(model, str(path))
+    try:
+        table = onnx_table(path)
+    except FactorcheckError:
+        return
+    assert format_table(table) and repr(table) and json.dumps(table.to_dict())

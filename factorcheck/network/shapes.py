@@ -466,7 +466,8 @@ def _node_outputs(node: Any, known: dict[str, tuple]) -> list | None:
     shapes, values = _take_inputs(inputs)
     if node.op_type != "Constant" and (not shapes or shapes[0] is None):
         return None
-    if node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm") and shapes[1] is None:
+    if node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm") and \
+            (len(shapes) < 2 or shapes[1] is None):
         return None
     try:
         with np.errstate(all="ignore"):
