@@ -134,6 +134,12 @@ def _cases(onnx):
          [ints(onnx, "two", [2]), ints(onnx, "four", [4]), ints(onnx, "pre", [1, 8]),
           ints(onnx, "r", [1, 1, 6, 6])], (1, 8, 36, 36)),   # 6*6 folded from the shape
         ([make("Split", ["x"], ["y", "z"], axis=3, num_outputs=2)], [], (1, 8, 6, 3)),
+        ([_node(onnx, "Resize", ["x", "sc"])],                           # opset 10: no roi
+         [onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "sc")], (1, 8, 12, 12)),
+        ([_node(onnx, "ReduceSum", ["x", "a"], noop_with_empty_axes=1)],
+         [ints(onnx, "a", np.zeros(0, np.int64))], X),
+        ([make("LayerNormalization", ["x", "s"], ["n", "y"], axis=-1)],  # Mean: not X's shape
+         [weight(onnx, "s", (6,))], None),
         ([const_node(onnx, "k", np.ones((2, 3), np.float32)), _node(onnx, "Identity", ["k"])],
          [], (2, 3)),
     ]

@@ -233,7 +233,7 @@ def _resize(node: Any, inputs: list) -> Shape:
     x = inputs[0][0]
     sizes = _ints(inputs[3][1]) if len(inputs) > 3 and inputs[3] else None
     scales = inputs[2][1] if len(inputs) > 2 and inputs[2] else None
-    if node.op_type == "Upsample":
+    if node.op_type == "Upsample" or len(inputs) == 2:  # Upsample; Resize before opset 11
         scales = inputs[1][1] if len(inputs) > 1 else attr(node, "scales")
     axes = _axes(attr(node, "axes", range(len(x))), len(x))
     if sizes:
@@ -357,7 +357,9 @@ def _unary(node: Any, shapes: list, values: list) -> list:
         value = None
     elif value is not None and node.op_type != "Identity":
         value = getattr(np, node.op_type.lower() if node.op_type != "Neg" else "negative")(value)
-    return [(shapes[0], value)] * max(1, len(node.output))
+    if node.op_type == "Dropout":  # its mask has the input's shape; other ops' extra outputs
+        return [(shapes[0], value), (shapes[0], None)]  # (statistics) are left to onnx
+    return [(shapes[0], value)]
 
 
 def _constant(node: Any, shapes: list, values: list) -> list:
@@ -414,6 +416,8 @@ def _reduce(node: Any, shapes: list, values: list) -> list:
     axes = _ints(values[1]) if len(values) > 1 and values[1] is not None else attr(node, "axes")
     if axes is None and len(values) > 1 and shapes[1] is not None and values[1] is None:
         raise ValueError("reduction axes unknown")
+    if not axes and attr(node, "noop_with_empty_axes", 0):
+        return [(x, None)]
     axes = set(_axes(axes, len(x))) if axes else set(range(len(x)))
     if attr(node, "keepdims", 1):
         return [(tuple(1 if i in axes else d for i, d in enumerate(x)), None)]
