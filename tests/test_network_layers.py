@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy
 from fixtures_models import require
 from network_graphs import const_node, ints, save, shuffle_model, weight
 
 from factorcheck.errors import FileFormatError
-from factorcheck.network import onnx_table
+from factorcheck.network import compare_standard, onnx_table
 
 
 @pytest.fixture
@@ -138,3 +139,17 @@ def test_bad_layers_are_clean_errors(onnx, tmp_path):
         path = save(onnx, tmp_path / "bad.onnx", [node], [init], shape)
         with pytest.raises(FileFormatError, match=message):
             onnx_table(path)
+
+
+def test_standard_counterpart_of_a_3d_separable_block(onnx, tmp_path):
+    # dw 3x3x3 on 4 ch, 4x6x6, pad 1: 4*6*6*4*27 = 15552; pw 4 -> 8: 4*6*6*8*4 = 4608
+    # standard 3x3x3 4 -> 8: 4*6*6*8*4*27 = 124416; ratio 1/8 + 1/27 = 35/216
+    make = onnx.helper.make_node
+    nodes = [make("Conv", ["x", "w1"], ["a"], name="dw", group=4, pads=[1] * 6),
+             make("Conv", ["a", "w2"], ["y"], name="pw")]
+    inits = [weight(onnx, "w1", (4, 1, 3, 3, 3)), weight(onnx, "w2", (8, 4, 1, 1, 1))]
+    cmp = compare_standard(onnx_table(save(onnx, tmp_path / "m.onnx", nodes, inits,
+                                           [1, 4, 4, 6, 6])))
+    block, = cmp.blocks
+    assert (block.separable_macs, block.standard_macs) == (15552 + 4608, 124416)
+    assert cmp.mac_ratio == sympy.Rational(35, 216) == cmp.param_ratio
