@@ -1,9 +1,10 @@
 """``factorcheck network NAME|MODEL.onnx``: per-layer MACs and parameters of a whole network.
 
 NAME is a built-in network (``mobilenet-v1``); MODEL.onnx a model file whose
-Conv, Gemm and MatMul nodes are counted.  ``--alpha`` and ``--resolution``
-scale a built-in network, ``--symbolic`` keeps both as symbols and checks how
-the totals scale, ``--as-standard`` compares with standard convolutions.
+convolutions (1-D to 3-D, transposed) and matrix products are counted.
+``--alpha`` and ``--resolution`` scale a built-in network, ``--symbolic`` keeps
+both as symbols and checks how the totals scale, ``--as-standard`` compares
+with standard convolutions.
 ``--alpha`` is read as an exact fraction and ``--resolution`` with
 :func:`int`; no text is ever evaluated.
 """
@@ -70,7 +71,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--as-standard", action="store_true",
                    help="compare with each depthwise + pointwise pair as one standard convolution")
     p.add_argument("--input-shape", type=parse_input_shape, metavar="NxCxHxW",
-                   help="ONNX only: fix the model's input shape, e.g. 1x3x224x224")
+                   help="ONNX only: fix the model's input shape, e.g. 1x3x224x224 "
+                   "(a symbolic batch alone needs none: counts are per image)")
     p.add_argument("--json", action="store_true", help="print JSON (schema_version 1)")
     p.set_defaults(func=run)
     return p
