@@ -154,3 +154,20 @@ def test_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "factorcheck", "network", "mobilenet-v1",
                            "--json"], capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0 and json.loads(done.stdout)["totals"]["macs"] == 568_740_352
+
+
+def test_onnx_model_with_a_symbolic_batch_needs_no_input_shape(capsys, tmp_path):
+    from network_graphs import shuffle_model
+
+    onnx = require("onnx")
+    path = shuffle_model(onnx, tmp_path / "s.onnx")   # input batch x 8 x 6 x 6
+    code, out, err = _run(capsys, path)
+    assert code == 0 and err == "" and _total_row(out) == [4256, 196]   # test_network_shapes.py
+    assert out.splitlines()[0].startswith("s.onnx: input 1x8x6x6")
+
+
+def test_help_documents_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit):
+        main(["network", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 the table is partial" in out and '"complete": false' in out

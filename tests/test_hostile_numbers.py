@@ -11,9 +11,9 @@ import pytest
 
 import factorcheck
 from factorcheck.errors import FactorcheckError, KernelError
+from factorcheck.network import parse_alpha
 from factorcheck.report import build, render
 from factorcheck.separability import rank_bound
-from factorcheck.symbolic.network import parse_alpha
 from tests.hostile_helpers import assert_clean_error, cli
 
 BIG = "9" * 100  # far beyond int64

@@ -1,4 +1,4 @@
-"""Tests of factorcheck.symbolic.network: hand-counted tables, MobileNet v1, symbolic = numeric."""
+"""Tests of factorcheck.network by hand: tables, MobileNet v1, symbolic = numeric, scaling."""
 
 from __future__ import annotations
 
@@ -11,31 +11,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from factorcheck.errors import DerivationError, FactorcheckError
-from factorcheck.symbolic.cost import compare_layer, output_size
-from factorcheck.symbolic.derivation import derive
-from factorcheck.symbolic.network import (
+from factorcheck.network import (
     ALPHA,
+    BUILTIN_NETWORKS,
     LAYER_TYPES,
     MAX_ALPHA,
     RHO,
     Layer,
     Network,
+    builtin_network,
     compare_standard,
     conv,
     depthwise,
     fully_connected,
+    mobilenet_v1,
     network_table,
     parse_alpha,
     pointwise,
     pool,
-    scaling_proof,
 )
-from factorcheck.symbolic.networks_builtin import (
-    BUILTIN_NETWORKS,
-    MOBILENET_V1_BLOCKS,
-    builtin_network,
-    mobilenet_v1,
-)
+from factorcheck.network import network_scaling_proof as scaling_proof
+from factorcheck.network.builtin import MOBILENET_V1_BLOCKS
+from factorcheck.symbolic.cost import compare_layer, output_size
+from factorcheck.symbolic.derivation import derive
 
 # ----------------------------------------------------------------- a small network by hand
 
@@ -417,7 +415,9 @@ def test_to_dict_schema_numeric():
     data = network_table(small_net()).to_dict()
     assert data["schema_version"] == 1 and data["symbolic"] is False
     assert set(data) == {"schema_version", "network", "symbolic", "alpha", "input_shape", "bias",
-                         "assumption", "convention", "layers", "totals", "shares", "skipped"}
+                         "assumption", "convention", "layers", "totals", "shares", "skipped",
+                         "complete", "not_counted"}
+    assert data["complete"] is True and data["not_counted"] == []
     assert set(data["layers"][0]) == {"index", "name", "type", "input", "output", "kernel",
                                       "stride", "groups", "macs", "params", "bias"}
     assert data["totals"] == {"macs": 36480, "params": 1632}
@@ -433,6 +433,21 @@ def test_to_dict_schema_symbolic_and_comparison(mobilenet_symbolic):
     json.dumps(data)
     cmp = compare_standard(network_table(mobilenet_v1())).to_dict()
     assert set(cmp) == {"schema_version", "separable", "standard", "blocks", "mac_ratio",
-                        "mac_ratio_exact", "param_ratio", "param_ratio_exact"}
+                        "mac_ratio_exact", "param_ratio", "param_ratio_exact", "complete"}
     assert cmp["mac_ratio_exact"] == str(sympy.Rational(MOBILENET_MACS, 4_867_293_184))
     json.dumps(cmp)
+
+
+def test_data_flows_one_way_symbolic_never_imports_network():
+    import ast
+    import pathlib
+
+    import factorcheck.symbolic
+
+    for module in pathlib.Path(factorcheck.symbolic.__file__).parent.glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        imported = [node.module or "" for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom)]
+        imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names]
+        assert not [name for name in imported if name.startswith("factorcheck.network")], module

@@ -1,4 +1,4 @@
-"""Tests of factorcheck.onnx_network.onnx_table against tables counted by hand."""
+"""Tests of factorcheck.network.onnx_table against tables counted by hand."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from fixtures_models import NASTY_NAMES, require
 
 import factorcheck.io.onnx as io_onnx
 from factorcheck.errors import FactorcheckError, FileFormatError
-from factorcheck.onnx_network import onnx_table
-from factorcheck.symbolic.network import compare_standard
+from factorcheck.network import compare_standard, onnx_table
 
 
 @pytest.fixture
@@ -120,9 +119,9 @@ def test_same_padding_and_inference_cross_check(onnx, tmp_path):
     assert (row.output_shape, row.macs) == ((4, 8, 8), 6912)
 
 
-def test_matmul_counts_once_per_position_and_only_with_a_weight(onnx, tmp_path):
+def test_matmul_counts_once_per_position_with_a_weight_and_as_attention_without(onnx, tmp_path):
     # x (1, 5, 16) @ W (16, 4): 5 positions * 16 * 4 = 320 MACs, 64 params;
-    # y @ y^T (two activations) is skipped with its reason
+    # y @ y^T (two activations, (5, 4) @ (4, 5)): 5*5*4 = 100 MACs, no params
     make = onnx.helper.make_node
     nodes = [make("MatMul", ["x", "w"], ["y"], name="proj"),
              make("Transpose", ["y"], ["yt"], perm=[0, 2, 1]),
@@ -130,16 +129,19 @@ def test_matmul_counts_once_per_position_and_only_with_a_weight(onnx, tmp_path):
     path = save_model(onnx, tmp_path / "mm.onnx", nodes, [_weight(onnx, "w", (16, 4))],
                       [1, 5, 16])
     table = onnx_table(path)
-    assert [(r.name, r.type, r.macs, r.params) for r in table.rows] == [("proj", "fc", 320, 64)]
-    assert [s.name for s in table.skipped] == ["attn"]
+    assert [(r.name, r.type, r.macs, r.params) for r in table.rows] == [
+        ("proj", "fc", 320, 64), ("attn", "attention", 100, 0)]
+    assert table.complete and table.skipped == ()
 
 
-def test_transposed_convolution_is_skipped_with_a_reason(onnx, tmp_path):
+def test_transposed_convolution_is_counted(onnx, tmp_path):
+    # 3 -> 4 channels, 2x2 kernel, stride 1, on 4x4: output 5x5;
+    #   MACs 4*4 (inputs) * 3 * 2*2 * 4 = 768, params 3*4*2*2 = 48
     node = onnx.helper.make_node("ConvTranspose", ["x", "w"], ["logits"], name="up")
     path = save_model(onnx, tmp_path / "t.onnx", [node], [_weight(onnx, "w", (3, 4, 2, 2))],
                       [1, 3, 4, 4])
-    table = onnx_table(path)
-    assert table.rows == () and "ConvTranspose" in table.skipped[0].reason
+    row, = onnx_table(path).rows
+    assert (row.type, row.output_shape, row.macs, row.params) == ("transposed", (4, 5, 5), 768, 48)
 
 
 def test_node_names_stay_plain_strings(onnx, tmp_path):

@@ -1,9 +1,10 @@
 """``factorcheck network NAME|MODEL.onnx``: per-layer MACs and parameters of a whole network.
 
 NAME is a built-in network (``mobilenet-v1``); MODEL.onnx a model file whose
-Conv, Gemm and MatMul nodes are counted.  ``--alpha`` and ``--resolution``
-scale a built-in network, ``--symbolic`` keeps both as symbols and checks how
-the totals scale, ``--as-standard`` compares with standard convolutions.
+convolutions (1-D to 3-D, transposed) and matrix products are counted.
+``--alpha`` and ``--resolution`` scale a built-in network, ``--symbolic`` keeps
+both as symbols and checks how the totals scale, ``--as-standard`` compares
+with standard convolutions.
 ``--alpha`` is read as an exact fraction and ``--resolution`` with
 :func:`int`; no text is ever evaluated.
 """
@@ -13,30 +14,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 
-import sympy
-
 from factorcheck.errors import FactorcheckError
-from factorcheck.onnx_network import onnx_table
-from factorcheck.symbolic.network import (
+from factorcheck.network import (
     ALPHA,
+    BUILTIN_NETWORKS,
     CONVENTION,
     RHO,
     NetworkComparison,
     NetworkTable,
+    builtin_network,
     compare_standard,
+    format_comparison,
+    format_table,
+    network_scaling_proof,
     network_table,
-    scaling_proof,
+    onnx_table,
 )
-from factorcheck.symbolic.networks_builtin import BUILTIN_NETWORKS, builtin_network
 
 __all__ = ["format_comparison", "format_table", "parse_input_shape", "register", "run"]
 
 _EPILOG = f"""\
 built-in networks: {", ".join(BUILTIN_NETWORKS)}
 convention: {CONVENTION}.
-exit status: 0 the table was printed; 2 bad input (unknown name, bad option, unreadable model).
+exit status: 0 the table was printed and every layer was counted; 1 the table is partial (some
+layers of the model could not be counted: they are listed, and the totals are lower bounds,
+"at least ..."; JSON "complete": false); 2 bad input (unknown name, bad option, unreadable model).
 """
 
 
@@ -66,7 +71,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--as-standard", action="store_true",
                    help="compare with each depthwise + pointwise pair as one standard convolution")
     p.add_argument("--input-shape", type=parse_input_shape, metavar="NxCxHxW",
-                   help="ONNX only: fix the model's input shape, e.g. 1x3x224x224")
+                   help="ONNX only: fix the model's input shape, e.g. 1x3x224x224 "
+                   "(a symbolic batch alone needs none: counts are per image)")
     p.add_argument("--json", action="store_true", help="print JSON (schema_version 1)")
     p.set_defaults(func=run)
     return p
@@ -126,7 +132,7 @@ def _table(args: argparse.Namespace) -> NetworkTable:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table (or comparison, or JSON); 0, or a FactorcheckError for bad input.
+    """Print the table (or comparison, or JSON); 0 complete, 1 partial, FactorcheckError if bad.
 
     Examples
     --------
@@ -145,126 +151,23 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         data = result.to_dict()
         if args.symbolic:
-            proof = scaling_proof(builtin_network(args.target), bias=args.bias)
+            proof = network_scaling_proof(builtin_network(args.target), bias=args.bias)
             data["scaling"] = {"ok": proof.ok, "text": proof.to_text(),
                                "findings": list(proof.findings)}
         print(json.dumps(data, indent=2, ensure_ascii=False))
-        return 0
+        return _exit_status(table)
     print(format_comparison(result) if args.as_standard else format_table(result))
     if args.symbolic:
         print()
-        print(scaling_proof(builtin_network(args.target), bias=args.bias).to_text(), end="")
-    return 0
+        print(network_scaling_proof(builtin_network(args.target), bias=args.bias).to_text(), end="")
+    return _exit_status(table)
 
 
-# ---------------------------------------------------------------- rendering
-
-
-def _printable(text: str) -> str:
-    """Escape control characters of a name read from a file."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, (int, sympy.Integer)):
-        return f"{int(value):,}"
-    return sympy.sstr(value)
-
-
-def _dims(values: Any) -> str:
-    """``3x224x224`` for numbers, ``(32*alpha, rho/2, rho/2)`` for expressions."""
-    if values is None:
-        return "-"
-    if all(isinstance(v, (int, sympy.Integer)) for v in values):
-        return "x".join(str(v) for v in values)
-    return "(" + ", ".join(sympy.sstr(v) for v in values) + ")"
-
-
-def _percent(share: sympy.Expr) -> str:
-    return f"{100 * float(share):.2f}%" if share.is_number else sympy.sstr(share)
-
-
-def _align(rows: list[list[str]], left: int) -> list[str]:
-    """Columns padded to their widest cell; the first ``left`` columns left-aligned."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) if i < left else cell.rjust(w)
-                      for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-            for row in rows]
-
-
-def _header(table: NetworkTable) -> str:
-    alpha = "-" if table.alpha is None else sympy.sstr(table.alpha)
-    bias = "biases counted" if table.bias else "biases not counted"
-    line = f"{_printable(table.name)}: input {_dims(table.input_shape)}, alpha {alpha}, {bias}"
-    return line + (f"\nassuming {table.assumption}" if table.assumption else "")
-
-
-def format_table(table: NetworkTable) -> str:
-    """The per-layer table, totals, shares by type and any skipped nodes, as aligned text.
-
-    Examples
-    --------
-    >>> from factorcheck.symbolic.network import Network, conv, network_table
-    >>> print(format_table(network_table(Network("n", 3, 8, (conv("c", 4, 3, padding=1),)))))
-    n: input 3x8x8, alpha 1, biases not counted
-     #  layer  type      input  output  kernel  stride   MACs  params
-     1  c      standard  3x8x8  4x8x8   3x3     1x1     6,912     108
-        total                                           6,912     108
-    <BLANKLINE>
-    type      layers   MACs    share  params    share
-    standard       1  6,912  100.00%     108  100.00%
-    """
-    rows = [["#", "layer", "type", "input", "output", "kernel", "stride", "MACs", "params"]]
-    for r in table.rows:
-        rows.append([str(r.index), _printable(r.name), r.type, _dims(r.input_shape),
-                     _dims(r.output_shape), _dims(r.kernel), _dims(r.stride), _value(r.macs),
-                     _value(r.params)])
-    totals = [_value(table.total_macs), _value(table.total_params)]
-    if not table.symbolic:
-        rows.append(["", "total", "", "", "", "", "", *totals])
-    lines = [_header(table), *(" " + line for line in _align(rows, left=7))]
-    if table.symbolic:
-        lines += [f"total MACs = {totals[0]}", f"total params = {totals[1]}"]
-    lines.append("")
-    shares = [["type", "layers", "MACs", "share", "params", "share"]]
-    shares += [[s.type, str(s.layers), _value(s.macs), _percent(s.macs_share), _value(s.params),
-                _percent(s.params_share)] for s in table.shares()]
-    lines += _align(shares, left=1)
-    lines += [f"skipped {_printable(s.name)}: {_printable(s.reason)}" for s in table.skipped]
-    return "\n".join(lines)
-
-
-def _ratio(ratio: sympy.Expr) -> str:
-    if not ratio.is_number:
-        return sympy.sstr(ratio)
-    return f"{float(ratio):.4f}" + (f" ({1 / float(ratio):.2f}x)" if ratio else "")
-
-
-def format_comparison(cmp: NetworkComparison) -> str:
-    """Block-by-block and total ratios of separable to standard MACs and parameters.
-
-    Examples
-    --------
-    >>> from factorcheck.symbolic.network import Network, depthwise, pointwise, network_table
-    >>> net = Network("n", 4, 11, (depthwise("dw", 3, 2, 1), pointwise("pw", 16)))
-    >>> text = format_comparison(compare_standard(network_table(net)))
-    >>> print(text.splitlines()[-1])   # 6*6*(4*9 + 4*16) against 6*6*16*4*9
-    total ...3,600 20,736 0.1736 (5.76x) 100 576 0.1736 (5.76x)
-    """
-    rows = [["separable", "standard", "MACs sep.", "MACs std.", "MAC ratio", "params sep.",
-             "params std.", "param ratio"]]
-    for b in cmp.blocks:
-        rows.append([" + ".join(_printable(n) for n in b.separable), _printable(b.standard),
-                     _value(b.separable_macs), _value(b.standard_macs), _ratio(b.mac_ratio),
-                     _value(b.separable_params), _value(b.standard_params),
-                     _ratio(b.param_ratio)])
-    sep, std = cmp.separable, cmp.standard
-    rows.append(["total", "", _value(sep.total_macs), _value(std.total_macs),
-                 _ratio(cmp.mac_ratio), _value(sep.total_params), _value(std.total_params),
-                 _ratio(cmp.param_ratio)])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    left = {0, 1, 4, 7}
-    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in rows]
-    return "\n".join([_header(sep), *lines])
+def _exit_status(table: NetworkTable) -> int:
+    """0 when every layer was counted; 1 (and a line on stderr) when the table is partial."""
+    if table.complete:
+        return 0
+    count = len(table.skipped)
+    print(f"factorcheck network: partial: {count} layer{'s' if count != 1 else ''} not counted; "
+          "the totals are lower bounds", file=sys.stderr)
+    return 1

@@ -29,11 +29,15 @@ from factorcheck.demo import demo_kernels
 from factorcheck.display import Displayable
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import to_canonical
+from factorcheck.network import (
+    NetworkComparison,
+    builtin_network,
+    compare_standard,
+    network_table,
+)
 from factorcheck.scan import LayerRecord, Progress, ScanResult, scan, scan_kernels
 from factorcheck.symbolic.cost import separable_cost, standard_cost
 from factorcheck.symbolic.derivation import Proof
-from factorcheck.symbolic.network import NetworkComparison, compare_standard, network_table
-from factorcheck.symbolic.networks_builtin import builtin_network
 from factorcheck.symbolic.proofs import run_proofs
 from factorcheck.symbolic.worked_example import WorkedExample, check_worked_example
 

@@ -10,6 +10,9 @@ derivation
 factorization
     The block factorization ``K = M . Lambda(b)``, the separability theorem,
     the dimension count and the decomposition into several separable terms.
+network
+    The width multiplier alpha, the resolution rho, and the proof of how a
+    network's total cost scales in them (the tables are in :mod:`factorcheck.network`).
 worked_example
     Every number of the reference analysis's worked example, re-checked.
 proofs

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from factorcheck.errors import FactorcheckError
-from factorcheck.symbolic.network import (
+from factorcheck.network.layers import (
     Network,
     conv,
     depthwise,
