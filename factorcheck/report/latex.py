@@ -23,7 +23,7 @@ import numpy as np
 import sympy
 
 from factorcheck.report.escape import latex_escape, latex_name
-from factorcheck.report.model import LayerReport, Report, SourceReport
+from factorcheck.report.model import LayerReport, Report, SliceDetail, SourceReport
 from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
@@ -369,6 +369,7 @@ def _factor_text(layer: LayerReport, order: str) -> str:
 
 
 def _column_table(layer: LayerReport) -> str:
+    """Per-column numbers of the first MAX_COLUMN_ROWS columns; the rest summarized below."""
     d = layer.detail
     width = min(3, d.singular_values.shape[1])
     sigma_head = " & ".join(f"$\\sigma_{k + 1}$" for k in range(width))
@@ -377,19 +378,33 @@ def _column_table(layer: LayerReport) -> str:
         sig = " & ".join(fmt_distance(s) for s in d.singular_values[j, :width])
         rows.append(f"{j + 1} & {sig} & {d.ranks[j]} & {fmt_energy(d.energy_kept[j])} & "
                     f"{fmt_distance(1 - d.energy_kept[j])} \\\\")
-    more = "" if len(d.energy_kept) <= MAX_COLUMN_ROWS else (
-        f"\\multicolumn{{{width + 4}}}{{l}}{{\\dots\\ {len(d.energy_kept) - MAX_COLUMN_ROWS} "
-        "more columns in the JSON output}} \\\\\n")
     return rf"""\begin{{center}}\footnotesize
 \begin{{tabular}}{{@{{}}r{'r' * width}rrr@{{}}}}
 \toprule
 column $j$ & {sigma_head} & rank & energy kept & energy lost \\
 \midrule
 {chr(10).join(rows)}
-{more}\bottomrule
+\bottomrule
 \end{{tabular}}
 \end{{center}}
-"""
+{_more_columns(d)}"""
+
+
+def _span(low: str, high: str) -> str:
+    return low if low == high else f"{low} to {high}"
+
+
+def _more_columns(d: SliceDetail) -> str:
+    """One sentence on the columns the per-column table leaves out (none: empty)."""
+    rest, ranks = d.energy_kept[MAX_COLUMN_ROWS:], d.ranks[MAX_COLUMN_ROWS:]
+    if not len(rest):
+        return ""
+    which = (f"Column {MAX_COLUMN_ROWS + 1} is" if len(rest) == 1 else
+             f"Columns {MAX_COLUMN_ROWS + 1} to {len(d.energy_kept)} ({len(rest)} more) are")
+    kept = _span(fmt_energy(rest.min()), fmt_energy(rest.max()))
+    rank = _span(str(ranks.min()), str(ranks.max()))
+    return (rf"\noindent{{\footnotesize {which} listed in the JSON output (energy kept {kept}, "
+            rf"rank {rank}).}}\par\medskip" + "\n")
 
 
 def _layer_detail(layer: LayerReport) -> str:
