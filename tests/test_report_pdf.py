@@ -38,7 +38,7 @@ def _require(tool: str) -> None:
     if shutil.which(tool) is None:
         if IN_CI:
             pytest.fail(f"{tool} is missing in CI (install texlive-latex-base "
-                        "texlive-latex-recommended texlive-pictures poppler-utils)")
+                        "texlive-latex-recommended texlive-pictures lmodern poppler-utils)")
         pytest.skip(f"{tool} is not installed")
 
 

@@ -40,14 +40,14 @@ _LATIN1_LETTERS = frozenset(chr(c) for c in range(0xC0, 0x100)) - set("×÷Ðð�
 _TT = {
     "\\": r"\char92{}", "{": r"\char123{}", "}": r"\char125{}", "$": r"\$", "&": r"\&",
     "#": r"\#", "^": r"\char94{}", "_": r"\char95{}", "%": r"\%", "~": r"\char126{}",
-    "'": r"\char13{}", "`": r"\char18{}", " ": r"\ ",
+    "'": r"\textquotesingle{}", "`": r"\textasciigrave{}", " ": r"\ ",
 }
 #: Roman-font replacements (prose such as file names inside a sentence).
 _TEXT = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
     "#": r"\#", "^": r"\textasciicircum{}", "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "-": "-{}",
-    "'": "'{}", "`": "`{}", "!": "!{}", "?": "?{}", '"': r"\textquotedblright{}",
+    "'": "'{}", "`": "`{}", "!": "!{}", "?": "?{}", '"': r"\textquotedbl{}",
 }
 #: One pattern for everything that is not plain printable ASCII text.
 _SPECIAL = re.compile(r"[\\{}$&#^_%~'`<>|\-!?\" ]|[^\x21-\x7e]")

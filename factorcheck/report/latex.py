@@ -1,10 +1,12 @@
 r"""Render a :class:`~factorcheck.report.model.Report` as a standalone LaTeX document.
 
 The document needs only packages of Debian's ``texlive-latex-base``,
-``texlive-latex-recommended`` and ``texlive-pictures``: ``amsmath``,
+``texlive-latex-recommended``, ``texlive-pictures`` and ``lmodern``: ``amsmath``,
 ``amssymb``, ``booktabs``, ``longtable``, ``array``, ``geometry``,
-``hyperref``, ``pgfplots``.  It uses TeX's default (OT1, Type 1) fonts, so it
-compiles without ``cm-super`` or ``lmodern``.
+``hyperref``, ``pgfplots``, ``float``; and Latin Modern in the T1 encoding (Debian's
+``lmodern``), so every font is a vector (Type 1) font: TeX's default OT1 fonts lack
+``< > | "``, which pdfLaTeX then takes from bitmap (Type 3) EC fonts.  Figures are
+placed exactly where they stand (``[H]``, from ``float``), beside their section.
 
 Every string that comes from a user or a file goes through
 :mod:`factorcheck.report.escape`; formulas come from the proofs
@@ -28,6 +30,7 @@ from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ra
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
+from factorcheck.symbolic.worked_example import WorkedExample
 
 __all__ = ["MAX_POINTS", "PROOF_SECTIONS", "render_latex"]
 
@@ -50,7 +53,10 @@ PROOF_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[T1]{fontenc}
+\usepackage{lmodern,textcomp}
 \usepackage[margin=2cm]{geometry}
+\usepackage{float}
 \usepackage{amsmath,amssymb}
 \usepackage{array,booktabs,longtable}
 \usepackage{pgfplots}
@@ -194,39 +200,40 @@ def _proof_sections(report: Report) -> str:
 
 def _worked_example(report: Report) -> str:
     e = report.worked_example
-    rows = [("output size $D_p$", "6", str(e.output_size)),
-            ("standard output", _times((6, 6, 16)), _times(e.standard_output)),
-            ("depthwise output", _times((6, 6, 3)), _times(e.depthwise_output)),
-            ("pointwise output", _times((6, 6, 16)), _times(e.pointwise_output)),
-            ("standard MACs", "", fmt_int(e.standard_macs)),
+    ok = r"\fcok"
+    rows = [("output size $D_p$", "6", str(e.output_size), ok),
+            ("standard output", _times((6, 6, 16)), _times(e.standard_output), ok),
+            ("depthwise output", _times((6, 6, 3)), _times(e.depthwise_output), ok),
+            ("pointwise output", _times((6, 6, 16)), _times(e.pointwise_output), ok),
+            ("standard MACs", "", fmt_int(e.standard_macs), ""),
             ("depthwise + pointwise MACs", "",
-             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
-            ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(latex_escape(f.quantity), _times(f.stated) + r" \fcx", _times(f.expected))
+             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}", ""),
+            ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$", ok)]
+    rows += [(latex_escape(f.quantity), _times(f.stated), _times(f.expected), r"\fcx")
              for f in e.findings]
-    body = "\n".join(f"{a} & {b} & {c} \\\\" for a, b, c in rows)
-    findings = "\n".join(f"  \\item {latex_escape(str(f))}" for f in e.findings)
-    findings = findings or "  \\item none"
+    body = "\n".join(" & ".join(row) + r" \\" for row in rows)
     proof = next((p for p in report.proofs if p.name == "worked_example"), None)
-    proof_text = "" if proof is None else _proof(proof)
+    # the proof states the findings itself; without it, list them here (never twice)
     return rf"""\section{{The worked example}}
 The reference analysis takes an $11 \times 11 \times 3$ input, a $3 \times 3$ kernel with stride 2
 and padding 1, and 16 output channels. Every number is recomputed by the same cost functions that
 give the formulas above.
 \begin{{center}}
-\begin{{tabular}}{{@{{}}lll@{{}}}}
+\begin{{tabular}}{{@{{}}lllc@{{}}}}
 \toprule
-quantity & stated & computed \\
+quantity & stated & computed & agrees \\
 \midrule
 {body}
 \bottomrule
 \end{{tabular}}
 \end{{center}}
-\paragraph{{Inconsistency found.}}
-\begin{{itemize}}
-{findings}
-\end{{itemize}}
-{proof_text}"""
+{_findings(e) if proof is None else _proof(proof)}"""
+
+
+def _findings(example: WorkedExample) -> str:
+    items = "\n".join(f"  \\item {latex_escape(str(f))}" for f in example.findings)
+    items = items or "  \\item none"
+    return f"\\paragraph{{Inconsistency found.}}\n\\begin{{itemize}}\n{items}\n\\end{{itemize}}\n"
 
 
 # --------------------------------------------------------------------------- verdict table
@@ -318,7 +325,7 @@ def _spectra_figure(source: SourceReport) -> str:
     plots = "\\hfill\n".join(_spectrum_plot(la) for la in chosen)
     subset = "" if len(chosen) == len(layers) else (
         f" Shown: the {len(chosen)} of {len(layers)} non-trivial layers farthest from separable.")
-    return rf"""\begin{{figure}}[!htbp]
+    return rf"""\begin{{figure}}[H]
 \centering
 {plots}
 \caption{{Singular values of each column $A_j$, relative to its largest, on a log scale. A column
@@ -342,7 +349,7 @@ def _distance_figure(source: SourceReport) -> str:
                      f"\n\\addlegendentry{{{order}}}")
     note = "" if len(keep) == len(layers) else (
         f" Only {len(keep)} of the {len(layers)} layers are drawn (evenly spaced).")
-    return rf"""\begin{{figure}}[!htbp]
+    return rf"""\begin{{figure}}[H]
 \centering
 \begin{{tikzpicture}}
 \begin{{semilogyaxis}}[width=0.95\linewidth, height=6cm, ymin=5e-17, ymax=2,

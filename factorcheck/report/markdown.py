@@ -115,24 +115,24 @@ def _front(report: Report) -> str:
 
 def _worked_example(report: Report) -> str:
     e = report.worked_example
-    rows = [("output size $D_p$", "6", str(e.output_size)),
-            ("standard output", "6×6×16", _shape(e.standard_output)),
-            ("depthwise output", "6×6×3", _shape(e.depthwise_output)),
-            ("pointwise output", "6×6×16", _shape(e.pointwise_output)),
-            ("standard MACs", "", fmt_int(e.standard_macs)),
+    rows = [("output size $D_p$", "6", str(e.output_size), "✓"),
+            ("standard output", "6×6×16", _shape(e.standard_output), "✓"),
+            ("depthwise output", "6×6×3", _shape(e.depthwise_output), "✓"),
+            ("pointwise output", "6×6×16", _shape(e.pointwise_output), "✓"),
+            ("standard MACs", "", fmt_int(e.standard_macs), ""),
             ("depthwise + pointwise MACs", "",
-             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
-            ("MAC ratio", "$1/N + 1/D_k^2$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(_md(f.quantity), _shape(f.stated) + " ✗", _shape(f.expected)) for f in e.findings]
+             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}", ""),
+            ("MAC ratio", "$1/N + 1/D_k^2$", f"${e.ratio.p}/{e.ratio.q}$", "✓")]
+    rows += [(_md(f.quantity), _shape(f.stated), _shape(f.expected), "✗") for f in e.findings]
     parts = ["## The worked example", "",
              ("The reference analysis takes an 11×11×3 input, a 3×3 kernel with stride 2 and "
              "padding 1, and 16 output channels."), "",
-             _table(["quantity", "stated", "computed"], rows), "",
-             "**Inconsistency found.**", "",
-             *(f"- {_md(str(f))}" for f in e.findings), ""]
+             _table(["quantity", "stated", "computed", "agrees"], rows), ""]
     proof = next((p for p in report.proofs if p.name == "worked_example"), None)
-    if proof is not None:
+    if proof is not None:  # the proof states the findings itself (never twice)
         parts.append(_proof(proof))
+    else:
+        parts += ["**Inconsistency found.**", "", *(f"- {_md(str(f))}" for f in e.findings), ""]
     return "\n".join(parts)
 
 

@@ -30,7 +30,8 @@ __all__ = ["DEBIAN_PACKAGES", "ENGINE", "compile_pdf", "find_engine", "relevant_
 #: The TeX engine used.
 ENGINE = "pdflatex"
 #: Debian packages that provide the engine and every package the report uses.
-DEBIAN_PACKAGES = ("texlive-latex-base", "texlive-latex-recommended", "texlive-pictures")
+DEBIAN_PACKAGES = ("texlive-latex-base", "texlive-latex-recommended", "texlive-pictures",
+                   "lmodern")
 #: Default seconds allowed for each pdflatex run.
 DEFAULT_TIMEOUT = 120.0
 _MAX_RUNS = 3
