@@ -26,7 +26,14 @@ import sympy
 
 from factorcheck.report.escape import latex_escape, latex_name
 from factorcheck.report.model import LayerReport, Report, SliceDetail, SourceReport
-from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
+from factorcheck.report.numbers import (
+    fmt_distance,
+    fmt_energy,
+    fmt_int,
+    fmt_percent,
+    fmt_ratio,
+    verdict,
+)
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
@@ -499,7 +506,7 @@ def _cost_table(source: SourceReport) -> str:
         rows.append((la, std, dsc))
     body = "\n".join(
         f"{la.index} & {latex_name(la.record.name, limit=40)} & {fmt_int(std)} & {fmt_int(dsc)}"
-        f" & {fmt_ratio(dsc / std) if std else '--'} & {100 * std / std_total:.1f}\\% \\\\"
+        f" & {fmt_ratio(dsc / std) if std else '--'} & {fmt_percent(100 * std / std_total)}\\% \\\\"
         for la, std, dsc in rows)
     spec = "@{}r>{\\raggedright\\arraybackslash}p{5cm}rrrr@{}"
     header = "\n".join([r"\toprule", r"\# & layer & standard & exact DSC & ratio & share \\",
@@ -554,11 +561,11 @@ def _network_section(report: Report) -> str:
     rows = "\n".join(
         f"{r.index} & {latex_name(r.name, limit=40)} & {latex_escape(r.type)} & "
         f"{_times(r.output_shape)} & {fmt_int(r.macs)} & {fmt_int(r.params)} & "
-        f"{100 * r.macs / total:.1f}\\% \\\\" for r in table.rows)
+        f"{fmt_percent(100 * r.macs / total)}\\% \\\\" for r in table.rows)
     shares = "\n".join(
         f"{latex_escape(s.type)} & {s.layers} & {fmt_int(s.macs)} & "
-        f"{100 * float(s.macs_share):.2f}\\% & {fmt_int(s.params)} & "
-        f"{100 * float(s.params_share):.2f}\\% \\\\" for s in table.shares())
+        f"{fmt_percent(100 * float(s.macs_share))}\\% & {fmt_int(s.params)} & "
+        f"{fmt_percent(100 * float(s.params_share))}\\% \\\\" for s in table.shares())
     spec = "@{}r>{\\raggedright\\arraybackslash}p{3.2cm}llrrr@{}"
     header = ("\\toprule\n\\# & layer & type & output & MACs & parameters & MAC share \\\\\n"
               "\\midrule")

@@ -16,7 +16,14 @@ import sympy
 from factorcheck.report.escape import markdown_escape
 from factorcheck.report.latex import DETAILED_LAYERS, MAX_COLUMN_ROWS, PROOF_SECTIONS
 from factorcheck.report.model import LayerReport, Report, SourceReport
-from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
+from factorcheck.report.numbers import (
+    fmt_distance,
+    fmt_energy,
+    fmt_int,
+    fmt_percent,
+    fmt_ratio,
+    verdict,
+)
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Derivation, Proof
 
@@ -234,7 +241,7 @@ def _cost_table(source: SourceReport) -> str:
         std_total, dsc_total = std_total + std, dsc_total + dsc
         rows.append((la, std, dsc))
     body = [[str(la.index), markdown_escape(la.record.name, limit=40), fmt_int(std), fmt_int(dsc),
-             fmt_ratio(dsc / std) if std else "–", f"{100 * std / std_total:.1f}%"]
+             fmt_ratio(dsc / std) if std else "–", f"{fmt_percent(100 * std / std_total)}%"]
             for la, std, dsc in rows]
     body.append(["", "**total**", fmt_int(std_total), fmt_int(dsc_total),
                  fmt_ratio(dsc_total / std_total) if std_total else "–", "100.0%"])
@@ -270,12 +277,13 @@ def _network(report: Report) -> str:
     table, cmp = report.network.separable, report.network
     total = table.total_macs
     rows = [[str(r.index), markdown_escape(r.name, limit=40), r.type, _shape(r.output_shape),
-             fmt_int(r.macs), fmt_int(r.params), f"{100 * r.macs / total:.1f}%"]
+             fmt_int(r.macs), fmt_int(r.params), f"{fmt_percent(100 * r.macs / total)}%"]
             for r in table.rows]
     rows.append(["", "**total**", "", "", fmt_int(table.total_macs), fmt_int(table.total_params),
                  "100.0%"])
-    shares = [[s.type, str(s.layers), fmt_int(s.macs), f"{100 * float(s.macs_share):.2f}%",
-               fmt_int(s.params), f"{100 * float(s.params_share):.2f}%"] for s in table.shares()]
+    shares = [[s.type, str(s.layers), fmt_int(s.macs), f"{fmt_percent(100 * float(s.macs_share))}%",
+               fmt_int(s.params), f"{fmt_percent(100 * float(s.params_share))}%"]
+              for s in table.shares()]
     return "\n".join([
         f"## Network costs: {_md(table.name)}", "",
         (f"Per input image at {_shape(table.input_shape)}, dense MACs and parameters without bias "
