@@ -308,11 +308,12 @@ def _spectrum_plot(layer: LayerReport) -> str:
         lines.append(f"\\addplot+[mark size=1.2pt] coordinates {{{coords}}};"
                      f"\n\\addlegendentry{{col.\\ {j + 1}}}")
     shown = f"{len(chosen)} of {len(top)} columns" if len(chosen) < len(top) else "all columns"
-    title = f"{layer.index}: {latex_name(layer.record.name, limit=24)}"
+    title = f"{layer.index}: {latex_name(layer.record.name)}"
     return rf"""\begin{{minipage}}[t]{{0.48\linewidth}}\centering
 \begin{{tikzpicture}}
 \begin{{semilogyaxis}}[width=\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
-  xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{\footnotesize {title}}},
+  xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{{title}}},
+  title style={{text width=7cm, align=center, font=\footnotesize}},
   legend style={{font=\tiny, at={{(0.98,0.5)}}, anchor=east}},
   tick label style={{font=\scriptsize}}, label style={{font=\scriptsize}}]
 {chr(10).join(lines)}
@@ -466,7 +467,7 @@ def _distance_table(source: SourceReport) -> str:
     for la in layers:
         res = la.record.result(order)
         factors = _factor_text(la, order).split(": ", 1)[1] if res.separable else "--"
-        rows.append(f"{la.index} & {latex_name(la.record.name, limit=40)} & "
+        rows.append(f"{la.index} & {latex_name(la.record.name)} & "
                     f"{fmt_distance(res.distance)} & {fmt_distance(res.relative_distance)} & "
                     f"{_energy_stats(la)} & {factors} \\\\")
     ragged = ">{\\raggedright\\arraybackslash}"
@@ -505,7 +506,7 @@ def _cost_table(source: SourceReport) -> str:
         std_total, dsc_total = std_total + std, dsc_total + dsc
         rows.append((la, std, dsc))
     body = "\n".join(
-        f"{la.index} & {latex_name(la.record.name, limit=40)} & {fmt_int(std)} & {fmt_int(dsc)}"
+        f"{la.index} & {latex_name(la.record.name)} & {fmt_int(std)} & {fmt_int(dsc)}"
         f" & {fmt_ratio(dsc / std) if std else '--'} & {fmt_percent(100 * std / std_total)}\\% \\\\"
         for la, std, dsc in rows)
     spec = "@{}r>{\\raggedright\\arraybackslash}p{5cm}rrrr@{}"
@@ -559,7 +560,7 @@ def _network_section(report: Report) -> str:
     table, cmp = report.network.separable, report.network
     total = table.total_macs
     rows = "\n".join(
-        f"{r.index} & {latex_name(r.name, limit=40)} & {latex_escape(r.type)} & "
+        f"{r.index} & {latex_name(r.name)} & {latex_escape(r.type)} & "
         f"{_times(r.output_shape)} & {fmt_int(r.macs)} & {fmt_int(r.params)} & "
         f"{fmt_percent(100 * r.macs / total)}\\% \\\\" for r in table.rows)
     shares = "\n".join(

@@ -222,7 +222,7 @@ def _distance_table(source: SourceReport) -> str:
     for la in layers:
         res = la.record.result(order)
         kept = la.detail.energy_kept
-        rows.append([str(la.index), markdown_escape(la.record.name, limit=40),
+        rows.append([str(la.index), markdown_escape(la.record.name),
                      fmt_distance(res.distance), fmt_distance(res.relative_distance),
                      fmt_energy(kept.min()), fmt_energy(statistics.median(kept)),
                      fmt_energy(kept.max()), _factors(la, order) if res.separable else "–"])
@@ -240,7 +240,7 @@ def _cost_table(source: SourceReport) -> str:
         dsc = la.costs.dsc_params if la.costs else std
         std_total, dsc_total = std_total + std, dsc_total + dsc
         rows.append((la, std, dsc))
-    body = [[str(la.index), markdown_escape(la.record.name, limit=40), fmt_int(std), fmt_int(dsc),
+    body = [[str(la.index), markdown_escape(la.record.name), fmt_int(std), fmt_int(dsc),
              fmt_ratio(dsc / std) if std else "–", f"{fmt_percent(100 * std / std_total)}%"]
             for la, std, dsc in rows]
     body.append(["", "**total**", fmt_int(std_total), fmt_int(dsc_total),
@@ -276,7 +276,7 @@ def _network(report: Report) -> str:
         return ""
     table, cmp = report.network.separable, report.network
     total = table.total_macs
-    rows = [[str(r.index), markdown_escape(r.name, limit=40), r.type, _shape(r.output_shape),
+    rows = [[str(r.index), markdown_escape(r.name), r.type, _shape(r.output_shape),
              fmt_int(r.macs), fmt_int(r.params), f"{fmt_percent(100 * r.macs / total)}%"]
             for r in table.rows]
     rows.append(["", "**total**", "", "", fmt_int(table.total_macs), fmt_int(table.total_params),
