@@ -5,13 +5,15 @@ pdflatex pass in the same locked-down folder and environment as
 :func:`~factorcheck.report.pdf.compile_pdf` (a LaTeX error stops the first
 pass; the further passes only settle the table of contents and longtable
 widths, and the tests that call ``compile_pdf`` itself run them).  Every PDF is
-checked for Type 3 (bitmap) fonts with ``pdffonts``.  A missing pdflatex or
+checked for Type 3 (bitmap) fonts with ``pdffonts``, and its log for overfull
+boxes (content running off the page).  A missing pdflatex or
 pdffonts skips these tests on a workstation and fails them in CI.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,6 +31,8 @@ from factorcheck.report.pdf import DEFAULT_TIMEOUT, _run_once, find_engine
 CORPUS = Path(__file__).parent / "corpus"
 SUFFIXES = {".npz", ".safetensors", ".onnx"}
 CORPUS_FILES = sorted(p for p in CORPUS.iterdir() if p.suffix in SUFFIXES)
+#: Largest overfull box tolerated (points): wide content must wrap, split or be summarized.
+OVERFULL_PT = 1.0
 
 
 def require(tool: str) -> None:
@@ -46,11 +50,17 @@ def type3_fonts(pdf: Path) -> list[str]:
     return [line for line in listing.splitlines() if "Type 3" in line]
 
 
-def compile_once(tex: str, folder: Path) -> Path:
-    """One locked-down pdflatex pass over ``tex`` in ``folder``; the PDF's path."""
+def compile_once(tex: str, folder: Path) -> tuple[Path, str]:
+    """One locked-down pdflatex pass over ``tex`` in ``folder``; the PDF's path and the log."""
     (folder / "report.tex").write_text(tex, encoding="utf-8")
-    _run_once(find_engine(), str(folder), DEFAULT_TIMEOUT)
-    return folder / "report.pdf"
+    log = _run_once(find_engine(), str(folder), DEFAULT_TIMEOUT)
+    return folder / "report.pdf", log
+
+
+def overfull(log: str) -> list[str]:
+    """Log lines of boxes more than OVERFULL_PT too wide or tall (content off the page)."""
+    found = re.finditer(r"^Overfull \\[hv]box \(([0-9.]+)pt too \w+\).*$", log, re.M)
+    return [m.group() for m in found if float(m.group(1)) > OVERFULL_PT]
 
 
 def check_compiles(model: Path) -> None:
@@ -58,8 +68,9 @@ def check_compiles(model: Path) -> None:
     report = build([model], proofs=[])
     assert render(report, "md") and render(report, "json")
     with tempfile.TemporaryDirectory(prefix="factorcheck-test-") as folder:
-        pdf = compile_once(render(report, "tex"), Path(folder))
+        pdf, log = compile_once(render(report, "tex"), Path(folder))
         assert type3_fonts(pdf) == []
+        assert overfull(log) == []
 
 
 @pytest.fixture(autouse=True)

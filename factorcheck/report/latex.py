@@ -70,6 +70,8 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \pgfplotsset{compat=1.16}
 \usepackage[hidelinks,pdftitle={factorcheck report},pdfcreator={factorcheck}]{hyperref}
 \setcounter{MaxMatrixCols}{20}
+%% Loose lines rather than lines past the margin (long names break only at \allowbreak).
+\setlength{\emergencystretch}{3em}
 \allowdisplaybreaks
 \newcommand{\fcok}{\ensuremath{\checkmark}}
 %% A derivation's align* rows, set as one aligned block, scaled down only if wider than the text.
@@ -311,7 +313,7 @@ def _spectrum_plot(layer: LayerReport) -> str:
     title = f"{layer.index}: {latex_name(layer.record.name)}"
     return rf"""\begin{{minipage}}[t]{{0.48\linewidth}}\centering
 \begin{{tikzpicture}}
-\begin{{semilogyaxis}}[width=\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
+\begin{{semilogyaxis}}[width=0.92\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
   xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{{title}}},
   title style={{text width=7cm, align=center, font=\footnotesize}},
   legend style={{font=\tiny, at={{(0.98,0.5)}}, anchor=east}},
@@ -360,7 +362,7 @@ def _distance_figure(source: SourceReport) -> str:
     return rf"""\begin{{figure}}[H]
 \centering
 \begin{{tikzpicture}}
-\begin{{semilogyaxis}}[width=0.95\linewidth, height=6cm, ymin=5e-17, ymax=2,
+\begin{{semilogyaxis}}[width=0.9\linewidth, height=6cm, ymin=5e-17, ymax=2,
   xlabel={{layer \#}}, ylabel={{relative distance}}, legend pos=south east,
   tick label style={{font=\scriptsize}}, label style={{font=\small}}]
 {chr(10).join(plots)}
