@@ -311,10 +311,12 @@ def _spectrum_plot(layer: LayerReport) -> str:
                      f"\n\\addlegendentry{{col.\\ {j + 1}}}")
     shown = f"{len(chosen)} of {len(top)} columns" if len(chosen) < len(top) else "all columns"
     title = f"{layer.index}: {latex_name(layer.record.name)}"
-    return rf"""\begin{{minipage}}[t]{{0.48\linewidth}}\centering
+    step = max(1, -(-d.singular_values.shape[1] // 8))  # integer ticks of k, at most 8
+    return rf"""\begin{{minipage}}[b]{{0.48\linewidth}}\centering
 \begin{{tikzpicture}}
 \begin{{semilogyaxis}}[width=0.92\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
   xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{{title}}},
+  xtick distance={step},
   title style={{text width=7cm, align=center, font=\footnotesize}},
   legend style={{font=\tiny, at={{(0.98,0.5)}}, anchor=east}},
   tick label style={{font=\scriptsize}}, label style={{font=\scriptsize}}]
@@ -363,7 +365,8 @@ def _distance_figure(source: SourceReport) -> str:
 \centering
 \begin{{tikzpicture}}
 \begin{{semilogyaxis}}[width=0.9\linewidth, height=6cm, ymin=5e-17, ymax=2,
-  xlabel={{layer \#}}, ylabel={{relative distance}}, legend pos=south east,
+  xlabel={{layer \#}}, ylabel={{relative distance}},
+  legend style={{at={{(0.5,1.03)}}, anchor=south, legend columns=-1}},
   tick label style={{font=\scriptsize}}, label style={{font=\small}}]
 {chr(10).join(plots)}
 \end{{semilogyaxis}}
