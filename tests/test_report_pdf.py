@@ -160,3 +160,11 @@ def test_pdf_in_cwd_without_output(tmp_path, monkeypatch):
     assert main(["report", "--pdf", "--layer", "int*"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["factorcheck-report.pdf",
                                                           "factorcheck-report.tex"]
+
+
+def test_issue_kernel_with_more_columns_than_the_table_compiles(tmp_path):
+    """The report of one random 64x17x3x3 kernel stopped pdflatex at 'Missing \\cr inserted'."""
+    np.save(tmp_path / "r.npy", np.random.default_rng(0).standard_normal((64, 17, 3, 3)))
+    assert main(["report", str(tmp_path / "r.npy"), "-o", str(tmp_path / "r.tex"), "--pdf"]) == 0
+    text = squeeze(pdf_text(tmp_path / "r.pdf"))
+    assert "Column17islistedintheJSONoutput" in text

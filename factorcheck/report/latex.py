@@ -39,7 +39,7 @@ from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
 from factorcheck.symbolic.worked_example import WorkedExample
 
-__all__ = ["MAX_POINTS", "PROOF_SECTIONS", "render_latex"]
+__all__ = ["MAX_POINTS", "PROOF_SECTIONS", "omitted_columns", "render_latex"]
 
 #: Most points drawn per figure line; longer series are subsampled evenly (a note says so).
 MAX_POINTS = 400
@@ -414,8 +414,18 @@ def _span(low: str, high: str) -> str:
     return low if low == high else f"{low} to {high}"
 
 
-def _more_columns(d: SliceDetail) -> str:
-    """One sentence on the columns the per-column table leaves out (none: empty)."""
+def omitted_columns(d: SliceDetail) -> str:
+    """The sentence, in plain text, on the columns a per-column table leaves out ("" if none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kept = np.linspace(0.5, 1.0, MAX_COLUMN_ROWS + 3)
+    >>> d = SliceDetail("dw-pw", np.ones((len(kept), 3)), kept, np.full(len(kept), 3))
+    >>> print(omitted_columns(d))
+    Columns 17 to 19 (3 more) are listed in the JSON output (energy kept 0.944444 to 1.000000,
+    rank 3).
+    """
     rest, ranks = d.energy_kept[MAX_COLUMN_ROWS:], d.ranks[MAX_COLUMN_ROWS:]
     if not len(rest):
         return ""
@@ -423,8 +433,12 @@ def _more_columns(d: SliceDetail) -> str:
              f"Columns {MAX_COLUMN_ROWS + 1} to {len(d.energy_kept)} ({len(rest)} more) are")
     kept = _span(fmt_energy(rest.min()), fmt_energy(rest.max()))
     rank = _span(str(ranks.min()), str(ranks.max()))
-    return (rf"\noindent{{\footnotesize {which} listed in the JSON output (energy kept {kept}, "
-            rf"rank {rank}).}}\par\medskip" + "\n")
+    return f"{which} listed in the JSON output (energy kept {kept}, rank {rank})."
+
+
+def _more_columns(d: SliceDetail) -> str:
+    sentence = omitted_columns(d)
+    return rf"\noindent{{\footnotesize {sentence}}}\par\medskip" + "\n" if sentence else ""
 
 
 def _layer_detail(layer: LayerReport) -> str:

@@ -14,7 +14,12 @@ from collections.abc import Iterable, Sequence
 import sympy
 
 from factorcheck.report.escape import markdown_escape
-from factorcheck.report.latex import DETAILED_LAYERS, MAX_COLUMN_ROWS, PROOF_SECTIONS
+from factorcheck.report.latex import (
+    DETAILED_LAYERS,
+    MAX_COLUMN_ROWS,
+    PROOF_SECTIONS,
+    omitted_columns,
+)
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import (
     fmt_distance,
@@ -207,9 +212,8 @@ def _layer_detail(layer: LayerReport) -> str:
         header = ["column j", *(f"σ{k + 1}" for k in range(width)), "rank", "energy kept",
                   "energy lost"]
         lines += [f"Per column ({d.order}):", "", _table(header, rows, "r" * len(header)), ""]
-        if len(d.energy_kept) > MAX_COLUMN_ROWS:
-            lines += [(f"… {len(d.energy_kept) - MAX_COLUMN_ROWS} more columns in the JSON "
-                      "output."), ""]
+        if omitted_columns(d):
+            lines += [_md(omitted_columns(d)), ""]
     return "\n".join(lines)
 
 
