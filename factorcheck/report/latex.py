@@ -72,6 +72,8 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \setcounter{MaxMatrixCols}{20}
 %% Loose lines rather than lines past the margin (long names break only at \allowbreak).
 \setlength{\emergencystretch}{3em}
+%% A new page unless #1 of room is left (a heading never ends a page, its figure on the next).
+\newcommand{\fcneedspace}[1]{\par\vskip 0pt plus #1\penalty-200\vskip 0pt plus -#1\relax}
 \allowdisplaybreaks
 \newcommand{\fcok}{\ensuremath{\checkmark}}
 %% A derivation's align* rows, set as one aligned block, scaled down only if wider than the text.
@@ -553,8 +555,9 @@ that replaces it (trivial layers count unchanged); share: the layer's part of th
 
 def _source_section(source: SourceReport) -> str:
     title = "Kernels: the built-in demo kernels" if not source.is_model else "Model"
-    # a model's long tables would push its figures to the end: start on a fresh page
-    parts = [("\\clearpage\n" if source.is_model else "") + f"\\section{{{title}}}",
+    # the figures follow the heading: start a new page unless the first one fits below it
+    room = "10cm" if source.is_model else "16cm"
+    parts = [f"\\fcneedspace{{{room}}}\n\\section{{{title}}}",
              (f"Source: {latex_name(source.label, limit=120)}."
              f" Orders: {', '.join(source.scan.orders)}."),
              _distance_figure(source), _spectra_figure(source), _verdict_table(source),
