@@ -127,9 +127,8 @@ def test_latex_content(default_report):
     tex = render(default_report, "tex")
     for needle in (r"\toprule", r"\usepackage{pgfplots}", r"\begin{longtable}",
                    r"\begin{semilogyaxis}", "MACs", "FLOPs", r"\fcok", "Cost derivations",
-                   "The separability theorem", "The worked example", "Findings",
-                   r"$3 \times 3 \times 3 \times 6$ (inconsistent)",
-                   r"\texttt{near-\allowbreak{}separable}",
+                   "The separability theorem", "The worked example", "Findings", "agrees",
+                   r"$3 \times 3 \times 3 \times 6$", r"\texttt{near-\allowbreak{}separable}",
                    "energy kept", "factors depthwise"):
         assert needle in tex, needle
     assert tex.count(r"\begin{fcderivation}") == sum(
@@ -139,12 +138,21 @@ def test_latex_content(default_report):
     assert tex.count(r"(verified \fcok)") == steps
 
 
+@pytest.mark.parametrize("fmt", ["tex", "md"])
+@pytest.mark.parametrize("proofs", [None, []])
+def test_worked_example_findings_are_stated_once(fmt, proofs):
+    """In the proof's findings when the proof is shown, else in a list; never both."""
+    text = render(build(proofs=proofs), fmt)
+    section = text[text.index("The worked example"):]
+    assert section.count("Findings") + section.count("Inconsistency found") == 1
+
+
 def test_latex_uses_only_available_packages(default_report):
     tex = render(default_report, "tex")
     used = set(re.findall(r"\\usepackage(?:\[[^]]*\])?\{([^}]*)\}", tex))
     packages = {p.strip() for group in used for p in group.split(",")}
     assert packages <= {"geometry", "amsmath", "amssymb", "array", "booktabs", "longtable",
-                        "pgfplots", "hyperref"}
+                        "pgfplots", "hyperref", "fontenc", "lmodern", "textcomp", "float"}
 
 
 def test_hostile_names_never_reach_latex_raw(hostile_report):

@@ -29,6 +29,9 @@ LITERAL_NAMES = (
     "~tilde",
     "$(rm -rf ~)",
     "a_b&c",
+    "ünïcødé_Ærø",
+    "'single'`grave`\"double\"",
+    "<less>|bar|",
 )
 LONG_NAME = "L" * 10_000
 CONTROL_NAME = "conv\x1b[31mred\x07"
@@ -38,7 +41,7 @@ def _require(tool: str) -> None:
     if shutil.which(tool) is None:
         if IN_CI:
             pytest.fail(f"{tool} is missing in CI (install texlive-latex-base "
-                        "texlive-latex-recommended texlive-pictures poppler-utils)")
+                        "texlive-latex-recommended texlive-pictures lmodern poppler-utils)")
         pytest.skip(f"{tool} is not installed")
 
 
@@ -59,17 +62,22 @@ def squeeze(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def default_pdf(tmp_path_factory) -> str:
+def default_pdf_path(tmp_path_factory) -> Path:
     _require("pdflatex")
-    _require("pdftotext")
     folder = tmp_path_factory.mktemp("default")
     assert main(["report", "-o", str(folder / "r.tex"), "--pdf"]) == 0
     assert sorted(p.name for p in folder.iterdir()) == ["r.pdf", "r.tex"]
-    return pdf_text(folder / "r.pdf")
+    return folder / "r.pdf"
 
 
 @pytest.fixture(scope="module")
-def model_pdf(tmp_path_factory) -> str:
+def default_pdf(default_pdf_path) -> str:
+    _require("pdftotext")
+    return pdf_text(default_pdf_path)
+
+
+@pytest.fixture(scope="module")
+def model_pdf_path(tmp_path_factory) -> Path:
     _require("pdflatex")
     _require("pdftotext")
     folder = tmp_path_factory.mktemp("model")
@@ -77,6 +85,7 @@ def model_pdf(tmp_path_factory) -> str:
     arrays = {name: rng.standard_normal((8, 4, 3, 3)) for name in
               (*LITERAL_NAMES, LONG_NAME, CONTROL_NAME)}
     arrays["#hash"] = np.ones((8, 4, 3, 3))
+    arrays["layer层"] = np.ones((8, 4, 3, 3))
     arrays["dw"] = rng.standard_normal((4, 1, 3, 3))
     np.savez(folder / "weird model.npz", **arrays)
     out = folder / "out"
@@ -84,7 +93,21 @@ def model_pdf(tmp_path_factory) -> str:
     assert main(["report", str(folder / "weird model.npz"), "-o", str(out / "m.tex"),
                  "--pdf"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["m.pdf", "m.tex"]
-    return pdf_text(out / "m.pdf")
+    return out / "m.pdf"
+
+
+@pytest.fixture(scope="module")
+def model_pdf(model_pdf_path) -> str:
+    return pdf_text(model_pdf_path)
+
+
+def test_reports_embed_only_vector_fonts(default_pdf_path, model_pdf_path):
+    """Latin Modern in T1: no Type 3 (bitmap) font, on any page, for prose or names."""
+    _require("pdffonts")
+    for pdf in (default_pdf_path, model_pdf_path):
+        fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True,
+                               text=True).stdout
+        assert "Type 3" not in fonts and "LMRoman10-Regular" in fonts, fonts
 
 
 def test_default_report_shows_derivations_and_verdicts(default_pdf):
@@ -105,6 +128,7 @@ def test_model_report_shows_names_literally(model_pdf):
     for name in LITERAL_NAMES:
         assert squeeze(name) in flat, name
     assert "conv\\x1b[31mred\\x07" in flat
+    assert "layer\\u5c42" in flat  # outside Latin-1: shown as a visible Python escape
     assert "L" * 30 in flat and "L" * 100 not in flat  # the long name is shortened
     assert "root:" not in model_pdf  # \input{/etc/passwd} was not executed
     for needle in ("Model", "weird", "yes", "no", "depthwise (trivial)", "Relative distance",
@@ -136,3 +160,11 @@ def test_pdf_in_cwd_without_output(tmp_path, monkeypatch):
     assert main(["report", "--pdf", "--layer", "int*"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["factorcheck-report.pdf",
                                                           "factorcheck-report.tex"]
+
+
+def test_issue_kernel_with_more_columns_than_the_table_compiles(tmp_path):
+    """The report of one random 64x17x3x3 kernel stopped pdflatex at 'Missing \\cr inserted'."""
+    np.save(tmp_path / "r.npy", np.random.default_rng(0).standard_normal((64, 17, 3, 3)))
+    assert main(["report", str(tmp_path / "r.npy"), "-o", str(tmp_path / "r.tex"), "--pdf"]) == 0
+    text = squeeze(pdf_text(tmp_path / "r.pdf"))
+    assert "Column17islistedintheJSONoutput" in text

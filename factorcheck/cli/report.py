@@ -29,7 +29,8 @@ _EPILOG = f"""\
 output: -o FILE (format from its suffix: .tex .md .json); no -o prints to stdout,
 except --pdf, which writes {DEFAULT_STEM}.tex and {DEFAULT_STEM}.pdf here.
 exit status: 0 written; 1 a proof step is not verified; 2 bad input or PDF failure.
---pdf needs pdflatex (Debian: texlive-latex-base texlive-latex-recommended texlive-pictures).
+--pdf needs pdflatex (Debian: texlive-latex-base texlive-latex-recommended texlive-pictures
+lmodern).
 """
 
 

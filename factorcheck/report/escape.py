@@ -40,14 +40,14 @@ _LATIN1_LETTERS = frozenset(chr(c) for c in range(0xC0, 0x100)) - set("×÷Ðð�
 _TT = {
     "\\": r"\char92{}", "{": r"\char123{}", "}": r"\char125{}", "$": r"\$", "&": r"\&",
     "#": r"\#", "^": r"\char94{}", "_": r"\char95{}", "%": r"\%", "~": r"\char126{}",
-    "'": r"\char13{}", "`": r"\char18{}", " ": r"\ ",
+    "'": r"\textquotesingle{}", "`": r"\textasciigrave{}", " ": r"\ ",
 }
 #: Roman-font replacements (prose such as file names inside a sentence).
 _TEXT = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
     "#": r"\#", "^": r"\textasciicircum{}", "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "-": "-{}",
-    "'": "'{}", "`": "`{}", "!": "!{}", "?": "?{}", '"': r"\textquotedblright{}",
+    "'": "'{}", "`": "`{}", "!": "!{}", "?": "?{}", '"': r"\textquotedbl{}",
 }
 #: One pattern for everything that is not plain printable ASCII text.
 _SPECIAL = re.compile(r"[\\{}$&#^_%~'`<>|\-!?\" ]|[^\x21-\x7e]")
@@ -137,7 +137,8 @@ def latex_name(name: str, *, limit: int = NAME_LIMIT) -> str:
     r"""A layer or file name as ``\texttt`` LaTeX: shortened, escaped, breakable in table cells.
 
     The name is shortened *before* escaping (an escape is never cut), and
-    ``\allowbreak`` points are added after ``. / _ - :`` and inside long runs,
+    ``\allowbreak`` points are added after ``. / _ - :``, after each character
+    shown as a Python escape (``\u05e8``, six glyphs wide) and inside long runs,
     so a long name wraps in a narrow column instead of running off the page.
 
     Examples
@@ -154,9 +155,10 @@ def latex_name(name: str, *, limit: int = NAME_LIMIT) -> str:
             pieces.append(r"\ldots{}")
             run = 0
             continue
-        pieces.append(latex_escape(char, typewriter=True))
+        escaped = latex_escape(char, typewriter=True)
+        pieces.append(escaped)
         run += 1
-        if char in _BREAK_AFTER or run >= _RUN:
+        if char in _BREAK_AFTER or run >= _RUN or escaped.startswith(r"\char92{}"):
             pieces.append(r"\allowbreak{}")
             run = 0
     return r"\texttt{" + "".join(pieces) + "}"

@@ -1,10 +1,12 @@
 r"""Render a :class:`~factorcheck.report.model.Report` as a standalone LaTeX document.
 
 The document needs only packages of Debian's ``texlive-latex-base``,
-``texlive-latex-recommended`` and ``texlive-pictures``: ``amsmath``,
+``texlive-latex-recommended``, ``texlive-pictures`` and ``lmodern``: ``amsmath``,
 ``amssymb``, ``booktabs``, ``longtable``, ``array``, ``geometry``,
-``hyperref``, ``pgfplots``.  It uses TeX's default (OT1, Type 1) fonts, so it
-compiles without ``cm-super`` or ``lmodern``.
+``hyperref``, ``pgfplots``, ``float``; and Latin Modern in the T1 encoding (Debian's
+``lmodern``), so every font is a vector (Type 1) font: TeX's default OT1 fonts lack
+``< > | "``, which pdfLaTeX then takes from bitmap (Type 3) EC fonts.  Figures are
+placed exactly where they stand (``[H]``, from ``float``), beside their section.
 
 Every string that comes from a user or a file goes through
 :mod:`factorcheck.report.escape`; formulas come from the proofs
@@ -24,14 +26,22 @@ import numpy as np
 import sympy
 
 from factorcheck.report.escape import latex_escape, latex_name
-from factorcheck.report.model import LayerReport, Report, SourceReport
-from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
+from factorcheck.report.model import LayerReport, Report, SliceDetail, SourceReport
+from factorcheck.report.numbers import (
+    fmt_distance,
+    fmt_energy,
+    fmt_int,
+    fmt_percent,
+    fmt_ratio,
+    verdict,
+)
 from factorcheck.report.prose import ORDER_TEXT, finding_label, times
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
+from factorcheck.symbolic.worked_example import WorkedExample
 
-__all__ = ["MAX_POINTS", "PROOF_SECTIONS", "render_latex"]
+__all__ = ["MAX_POINTS", "PROOF_SECTIONS", "omitted_columns", "render_latex"]
 
 #: Most points drawn per figure line; longer series are subsampled evenly (a note says so).
 MAX_POINTS = 400
@@ -52,13 +62,20 @@ PROOF_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[T1]{fontenc}
+\usepackage{lmodern,textcomp}
 \usepackage[margin=2cm]{geometry}
+\usepackage{float}
 \usepackage{amsmath,amssymb}
 \usepackage{array,booktabs,longtable}
 \usepackage{pgfplots}
 \pgfplotsset{compat=1.16}
 \usepackage[hidelinks,pdftitle={factorcheck report},pdfcreator={factorcheck}]{hyperref}
 \setcounter{MaxMatrixCols}{20}
+%% Loose lines rather than lines past the margin (long names break only at \allowbreak).
+\setlength{\emergencystretch}{3em}
+%% A new page unless #1 of room is left (a heading never ends a page, its figure on the next).
+\newcommand{\fcneedspace}[1]{\par\vskip 0pt plus #1\penalty-200\vskip 0pt plus -#1\relax}
 \allowdisplaybreaks
 \newcommand{\fcok}{\ensuremath{\checkmark}}
 %% A derivation's align* rows, set as one aligned block, scaled down only if wider than the text.
@@ -196,37 +213,40 @@ def _proof_sections(report: Report) -> str:
 
 def _worked_example(report: Report) -> str:
     e = report.worked_example
-    rows = [("output size $D_p$", "6", str(e.output_size)),
-            ("standard output", _times((6, 6, 16)), _times(e.standard_output)),
-            ("depthwise output", _times((6, 6, 3)), _times(e.depthwise_output)),
-            ("pointwise output", _times((6, 6, 16)), _times(e.pointwise_output)),
-            ("standard MACs", "", fmt_int(e.standard_macs)),
+    ok = r"\fcok"
+    rows = [("output size $D_p$", "6", str(e.output_size), ok),
+            ("standard output", _times((6, 6, 16)), _times(e.standard_output), ok),
+            ("depthwise output", _times((6, 6, 3)), _times(e.depthwise_output), ok),
+            ("pointwise output", _times((6, 6, 16)), _times(e.pointwise_output), ok),
+            ("standard MACs", "", fmt_int(e.standard_macs), ""),
             ("depthwise + pointwise MACs", "",
-             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
-            ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(finding_label(f.quantity).to_latex(), f"${times(f.stated).latex}$ (inconsistent)",
-              f"${times(f.expected).latex}$") for f in e.findings]
-    body = "\n".join(f"{a} & {b} & {c} \\\\" for a, b, c in rows)
+             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}", ""),
+            ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$", ok)]
+    rows += [(finding_label(f.quantity).to_latex(), f"${times(f.stated).latex}$",
+              f"${times(f.expected).latex}$", r"\fcx") for f in e.findings]
+    body = "\n".join(" & ".join(row) + r" \\" for row in rows)
     proof = next((p for p in report.proofs if p.name == "worked_example"), None)
-    # the findings are printed once: by the proof when it is shown, else here
-    items = "\n".join(f"  \\item {f.text.to_latex()}" for f in e.findings) or "  \\item none"
-    findings = ("\\paragraph{Inconsistency found.}\n\\begin{itemize}\n" + items
-                + "\n\\end{itemize}\n") if proof is None else ""
-    proof_text = "" if proof is None else _proof(proof)
+    # the proof states the findings itself; without it, list them here (never twice)
     return rf"""\section{{The worked example}}
 The reference analysis takes an $11 \times 11 \times 3$ input, a $3 \times 3$ kernel with stride 2
 and padding 1, and 16 output channels. Every number is recomputed by the same cost functions that
 give the formulas above.
 \begin{{center}}
-\begin{{tabular}}{{@{{}}lll@{{}}}}
+\begin{{tabular}}{{@{{}}lllc@{{}}}}
 \toprule
-quantity & stated & computed \\
+quantity & stated & computed & agrees \\
 \midrule
 {body}
 \bottomrule
 \end{{tabular}}
 \end{{center}}
-{findings}{proof_text}"""
+{_findings(e) if proof is None else _proof(proof)}"""
+
+
+def _findings(example: WorkedExample) -> str:
+    items = "\n".join(f"  \\item {f.text.to_latex()}" for f in example.findings)
+    items = items or "  \\item none"
+    return f"\\paragraph{{Inconsistency found.}}\n\\begin{{itemize}}\n{items}\n\\end{{itemize}}\n"
 
 
 # --------------------------------------------------------------------------- verdict table
@@ -294,11 +314,14 @@ def _spectrum_plot(layer: LayerReport) -> str:
         lines.append(f"\\addplot+[mark size=1.2pt] coordinates {{{coords}}};"
                      f"\n\\addlegendentry{{col.\\ {j + 1}}}")
     shown = f"{len(chosen)} of {len(top)} columns" if len(chosen) < len(top) else "all columns"
-    title = f"{layer.index}: {latex_name(layer.record.name, limit=24)}"
-    return rf"""\begin{{minipage}}[t]{{0.48\linewidth}}\centering
+    title = f"{layer.index}: {latex_name(layer.record.name)}"
+    step = max(1, -(-d.singular_values.shape[1] // 8))  # integer ticks of k, at most 8
+    return rf"""\begin{{minipage}}[b]{{0.48\linewidth}}\centering
 \begin{{tikzpicture}}
-\begin{{semilogyaxis}}[width=\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
-  xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{\footnotesize {title}}},
+\begin{{semilogyaxis}}[width=0.92\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
+  xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{{title}}},
+  xtick distance={step},
+  title style={{text width=7cm, align=center, font=\footnotesize}},
   legend style={{font=\tiny, at={{(0.98,0.5)}}, anchor=east}},
   tick label style={{font=\scriptsize}}, label style={{font=\scriptsize}}]
 {chr(10).join(lines)}
@@ -318,7 +341,7 @@ def _spectra_figure(source: SourceReport) -> str:
     plots = "\\hfill\n".join(_spectrum_plot(la) for la in chosen)
     subset = "" if len(chosen) == len(layers) else (
         f" Shown: the {len(chosen)} of {len(layers)} non-trivial layers farthest from separable.")
-    return rf"""\begin{{figure}}[!htbp]
+    return rf"""\begin{{figure}}[H]
 \centering
 {plots}
 \caption{{Singular values of each column $A_j$, relative to its largest, on a log scale. A column
@@ -342,11 +365,12 @@ def _distance_figure(source: SourceReport) -> str:
                      f"\n\\addlegendentry{{{order}}}")
     note = "" if len(keep) == len(layers) else (
         f" Only {len(keep)} of the {len(layers)} layers are drawn (evenly spaced).")
-    return rf"""\begin{{figure}}[!htbp]
+    return rf"""\begin{{figure}}[H]
 \centering
 \begin{{tikzpicture}}
-\begin{{semilogyaxis}}[width=0.95\linewidth, height=6cm, ymin=5e-17, ymax=2,
-  xlabel={{layer \#}}, ylabel={{relative distance}}, legend pos=south east,
+\begin{{semilogyaxis}}[width=0.9\linewidth, height=6cm, ymin=5e-17, ymax=2,
+  xlabel={{layer \#}}, ylabel={{relative distance}},
+  legend style={{at={{(0.5,1.03)}}, anchor=south, legend columns=-1}},
   tick label style={{font=\scriptsize}}, label style={{font=\small}}]
 {chr(10).join(plots)}
 \end{{semilogyaxis}}
@@ -369,6 +393,7 @@ def _factor_text(layer: LayerReport, order: str) -> str:
 
 
 def _column_table(layer: LayerReport) -> str:
+    """Per-column numbers of the first MAX_COLUMN_ROWS columns; the rest summarized below."""
     d = layer.detail
     width = min(3, d.singular_values.shape[1])
     sigma_head = " & ".join(f"$\\sigma_{k + 1}$" for k in range(width))
@@ -377,19 +402,47 @@ def _column_table(layer: LayerReport) -> str:
         sig = " & ".join(fmt_distance(s) for s in d.singular_values[j, :width])
         rows.append(f"{j + 1} & {sig} & {d.ranks[j]} & {fmt_energy(d.energy_kept[j])} & "
                     f"{fmt_distance(1 - d.energy_kept[j])} \\\\")
-    more = "" if len(d.energy_kept) <= MAX_COLUMN_ROWS else (
-        f"\\multicolumn{{{width + 4}}}{{l}}{{\\dots\\ {len(d.energy_kept) - MAX_COLUMN_ROWS} "
-        "more columns in the JSON output}} \\\\\n")
     return rf"""\begin{{center}}\footnotesize
 \begin{{tabular}}{{@{{}}r{'r' * width}rrr@{{}}}}
 \toprule
 column $j$ & {sigma_head} & rank & energy kept & energy lost \\
 \midrule
 {chr(10).join(rows)}
-{more}\bottomrule
+\bottomrule
 \end{{tabular}}
 \end{{center}}
-"""
+{_more_columns(d)}"""
+
+
+def _span(low: str, high: str) -> str:
+    return low if low == high else f"{low} to {high}"
+
+
+def omitted_columns(d: SliceDetail) -> str:
+    """The sentence, in plain text, on the columns a per-column table leaves out ("" if none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kept = np.linspace(0.5, 1.0, MAX_COLUMN_ROWS + 3)
+    >>> d = SliceDetail("dw-pw", np.ones((len(kept), 3)), kept, np.full(len(kept), 3))
+    >>> print(omitted_columns(d))
+    Columns 17 to 19 (3 more) are listed in the JSON output (energy kept 0.944444 to 1.000000,
+    rank 3).
+    """
+    rest, ranks = d.energy_kept[MAX_COLUMN_ROWS:], d.ranks[MAX_COLUMN_ROWS:]
+    if not len(rest):
+        return ""
+    which = (f"Column {MAX_COLUMN_ROWS + 1} is" if len(rest) == 1 else
+             f"Columns {MAX_COLUMN_ROWS + 1} to {len(d.energy_kept)} ({len(rest)} more) are")
+    kept = _span(fmt_energy(rest.min()), fmt_energy(rest.max()))
+    rank = _span(str(ranks.min()), str(ranks.max()))
+    return f"{which} listed in the JSON output (energy kept {kept}, rank {rank})."
+
+
+def _more_columns(d: SliceDetail) -> str:
+    sentence = omitted_columns(d)
+    return rf"\noindent{{\footnotesize {sentence}}}\par\medskip" + "\n" if sentence else ""
 
 
 def _layer_detail(layer: LayerReport) -> str:
@@ -437,7 +490,7 @@ def _distance_table(source: SourceReport) -> str:
     for la in layers:
         res = la.record.result(order)
         factors = _factor_text(la, order).split(": ", 1)[1] if res.separable else "--"
-        rows.append(f"{la.index} & {latex_name(la.record.name, limit=40)} & "
+        rows.append(f"{la.index} & {latex_name(la.record.name)} & "
                     f"{fmt_distance(res.distance)} & {fmt_distance(res.relative_distance)} & "
                     f"{_energy_stats(la)} & {factors} \\\\")
     ragged = ">{\\raggedright\\arraybackslash}"
@@ -476,8 +529,8 @@ def _cost_table(source: SourceReport) -> str:
         std_total, dsc_total = std_total + std, dsc_total + dsc
         rows.append((la, std, dsc))
     body = "\n".join(
-        f"{la.index} & {latex_name(la.record.name, limit=40)} & {fmt_int(std)} & {fmt_int(dsc)}"
-        f" & {fmt_ratio(dsc / std) if std else '--'} & {100 * std / std_total:.1f}\\% \\\\"
+        f"{la.index} & {latex_name(la.record.name)} & {fmt_int(std)} & {fmt_int(dsc)}"
+        f" & {fmt_ratio(dsc / std) if std else '--'} & {fmt_percent(100 * std / std_total)}\\% \\\\"
         for la, std, dsc in rows)
     spec = "@{}r>{\\raggedright\\arraybackslash}p{5cm}rrrr@{}"
     header = "\n".join([r"\toprule", r"\# & layer & standard & exact DSC & ratio & share \\",
@@ -504,8 +557,9 @@ that replaces it (trivial layers count unchanged); share: the layer's part of th
 
 def _source_section(source: SourceReport) -> str:
     title = "Kernels: the built-in demo kernels" if not source.is_model else "Model"
-    # a model's long tables would push its figures to the end: start on a fresh page
-    parts = [("\\clearpage\n" if source.is_model else "") + f"\\section{{{title}}}",
+    # the figures follow the heading: start a new page unless the first one fits below it
+    room = "10cm" if source.is_model else "16cm"
+    parts = [f"\\fcneedspace{{{room}}}\n\\section{{{title}}}",
              (f"Source: {latex_name(source.label, limit=120)}."
              f" Orders: {', '.join(source.scan.orders)}."),
              _distance_figure(source), _spectra_figure(source), _verdict_table(source),
@@ -530,13 +584,13 @@ def _network_section(report: Report) -> str:
     table, cmp = report.network.separable, report.network
     total = table.total_macs
     rows = "\n".join(
-        f"{r.index} & {latex_name(r.name, limit=40)} & {latex_escape(r.type)} & "
+        f"{r.index} & {latex_name(r.name)} & {latex_escape(r.type)} & "
         f"{_times(r.output_shape)} & {fmt_int(r.macs)} & {fmt_int(r.params)} & "
-        f"{100 * r.macs / total:.1f}\\% \\\\" for r in table.rows)
+        f"{fmt_percent(100 * r.macs / total)}\\% \\\\" for r in table.rows)
     shares = "\n".join(
         f"{latex_escape(s.type)} & {s.layers} & {fmt_int(s.macs)} & "
-        f"{100 * float(s.macs_share):.2f}\\% & {fmt_int(s.params)} & "
-        f"{100 * float(s.params_share):.2f}\\% \\\\" for s in table.shares())
+        f"{fmt_percent(100 * float(s.macs_share))}\\% & {fmt_int(s.params)} & "
+        f"{fmt_percent(100 * float(s.params_share))}\\% \\\\" for s in table.shares())
     spec = "@{}r>{\\raggedright\\arraybackslash}p{3.2cm}llrrr@{}"
     header = ("\\toprule\n\\# & layer & type & output & MACs & parameters & MAC share \\\\\n"
               "\\midrule")

@@ -14,9 +14,21 @@ from collections.abc import Iterable, Sequence
 import sympy
 
 from factorcheck.report.escape import markdown_escape
-from factorcheck.report.latex import DETAILED_LAYERS, MAX_COLUMN_ROWS, PROOF_SECTIONS
+from factorcheck.report.latex import (
+    DETAILED_LAYERS,
+    MAX_COLUMN_ROWS,
+    PROOF_SECTIONS,
+    omitted_columns,
+)
 from factorcheck.report.model import LayerReport, Report, SourceReport
-from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
+from factorcheck.report.numbers import (
+    fmt_distance,
+    fmt_energy,
+    fmt_int,
+    fmt_percent,
+    fmt_ratio,
+    verdict,
+)
 from factorcheck.report.prose import ORDER_TEXT, finding_label, times
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
@@ -100,26 +112,26 @@ def _front(report: Report) -> str:
 
 def _worked_example(report: Report) -> str:
     e = report.worked_example
-    rows = [("output size $D_p$", "6", str(e.output_size)),
-            ("standard output", "6×6×16", _shape(e.standard_output)),
-            ("depthwise output", "6×6×3", _shape(e.depthwise_output)),
-            ("pointwise output", "6×6×16", _shape(e.pointwise_output)),
-            ("standard MACs", "", fmt_int(e.standard_macs)),
+    rows = [("output size $D_p$", "6", str(e.output_size), "✓"),
+            ("standard output", "6×6×16", _shape(e.standard_output), "✓"),
+            ("depthwise output", "6×6×3", _shape(e.depthwise_output), "✓"),
+            ("pointwise output", "6×6×16", _shape(e.pointwise_output), "✓"),
+            ("standard MACs", "", fmt_int(e.standard_macs), ""),
             ("depthwise + pointwise MACs", "",
-             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}"),
-            ("MAC ratio", "$1/N + 1/D_k^2$", f"${e.ratio.p}/{e.ratio.q}$")]
-    rows += [(finding_label(f.quantity).to_markdown(), f"${times(f.stated).latex}$ (inconsistent)",
-              f"${times(f.expected).latex}$") for f in e.findings]
-    proof = next((p for p in report.proofs if p.name == "worked_example"), None)
-    # the findings are printed once: by the proof when it is shown, else here
-    findings = [] if proof is not None else [
-        "**Inconsistency found.**", "", *(f"- {f.text.to_markdown()}" for f in e.findings), ""]
+             f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}", ""),
+            ("MAC ratio", "$1/N + 1/D_k^2$", f"${e.ratio.p}/{e.ratio.q}$", "✓")]
+    rows += [(finding_label(f.quantity).to_markdown(), f"${times(f.stated).latex}$",
+              f"${times(f.expected).latex}$", "✗") for f in e.findings]
     parts = ["## The worked example", "",
              ("The reference analysis takes an 11×11×3 input, a 3×3 kernel with stride 2 and "
              "padding 1, and 16 output channels."), "",
-             _table(["quantity", "stated", "computed"], rows), "", *findings]
-    if proof is not None:
+             _table(["quantity", "stated", "computed", "agrees"], rows), ""]
+    proof = next((p for p in report.proofs if p.name == "worked_example"), None)
+    if proof is not None:  # the proof states the findings itself (never twice)
         parts.append(_proof(proof))
+    else:
+        items = [f"- {f.text.to_markdown()}" for f in e.findings]
+        parts += ["**Inconsistency found.**", "", *items, ""]
     return "\n".join(parts)
 
 
@@ -187,9 +199,8 @@ def _layer_detail(layer: LayerReport) -> str:
         header = ["column j", *(f"σ{k + 1}" for k in range(width)), "rank", "energy kept",
                   "energy lost"]
         lines += [f"Per column ({d.order}):", "", _table(header, rows, "r" * len(header)), ""]
-        if len(d.energy_kept) > MAX_COLUMN_ROWS:
-            lines += [(f"… {len(d.energy_kept) - MAX_COLUMN_ROWS} more columns in the JSON "
-                      "output."), ""]
+        if omitted_columns(d):
+            lines += [_md(omitted_columns(d)), ""]
     return "\n".join(lines)
 
 
@@ -202,7 +213,7 @@ def _distance_table(source: SourceReport) -> str:
     for la in layers:
         res = la.record.result(order)
         kept = la.detail.energy_kept
-        rows.append([str(la.index), markdown_escape(la.record.name, limit=40),
+        rows.append([str(la.index), markdown_escape(la.record.name),
                      fmt_distance(res.distance), fmt_distance(res.relative_distance),
                      fmt_energy(kept.min()), fmt_energy(statistics.median(kept)),
                      fmt_energy(kept.max()), _factors(la, order) if res.separable else "–"])
@@ -220,8 +231,8 @@ def _cost_table(source: SourceReport) -> str:
         dsc = la.costs.dsc_params if la.costs else std
         std_total, dsc_total = std_total + std, dsc_total + dsc
         rows.append((la, std, dsc))
-    body = [[str(la.index), markdown_escape(la.record.name, limit=40), fmt_int(std), fmt_int(dsc),
-             fmt_ratio(dsc / std) if std else "–", f"{100 * std / std_total:.1f}%"]
+    body = [[str(la.index), markdown_escape(la.record.name), fmt_int(std), fmt_int(dsc),
+             fmt_ratio(dsc / std) if std else "–", f"{fmt_percent(100 * std / std_total)}%"]
             for la, std, dsc in rows]
     body.append(["", "**total**", fmt_int(std_total), fmt_int(dsc_total),
                  fmt_ratio(dsc_total / std_total) if std_total else "–", "100.0%"])
@@ -256,13 +267,14 @@ def _network(report: Report) -> str:
         return ""
     table, cmp = report.network.separable, report.network
     total = table.total_macs
-    rows = [[str(r.index), markdown_escape(r.name, limit=40), r.type, _shape(r.output_shape),
-             fmt_int(r.macs), fmt_int(r.params), f"{100 * r.macs / total:.1f}%"]
+    rows = [[str(r.index), markdown_escape(r.name), r.type, _shape(r.output_shape),
+             fmt_int(r.macs), fmt_int(r.params), f"{fmt_percent(100 * r.macs / total)}%"]
             for r in table.rows]
     rows.append(["", "**total**", "", "", fmt_int(table.total_macs), fmt_int(table.total_params),
                  "100.0%"])
-    shares = [[s.type, str(s.layers), fmt_int(s.macs), f"{100 * float(s.macs_share):.2f}%",
-               fmt_int(s.params), f"{100 * float(s.params_share):.2f}%"] for s in table.shares()]
+    shares = [[s.type, str(s.layers), fmt_int(s.macs), f"{fmt_percent(100 * float(s.macs_share))}%",
+               fmt_int(s.params), f"{fmt_percent(100 * float(s.params_share))}%"]
+              for s in table.shares()]
     return "\n".join([
         f"## Network costs: {_md(table.name)}", "",
         (f"Per input image at {_shape(table.input_shape)}, dense MACs and parameters without bias "

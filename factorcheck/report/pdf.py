@@ -6,7 +6,9 @@ temporary folder (the file names never come from the report's content), runs
 with ``openin_any=p`` and ``openout_any=p`` (TeX may neither read nor write
 files outside that folder and the TeX tree, nor dot files) and a timeout,
 runs it twice (for the table of contents) and a third time if LaTeX asks, and moves
-the PDF to its destination.  latexmk is deliberately not used: it executes
+the PDF to its destination.  When the caller's environment sets ``SOURCE_DATE_EPOCH``
+(the reproducible-builds convention), ``FORCE_SOURCE_DATE=1`` is added, so two
+builds of the same report are byte-identical.  latexmk is deliberately not used: it executes
 Perl from ``latexmkrc`` files found in the working and home folders.
 
 Failures raise :class:`~factorcheck.errors.LatexError` whose message holds
@@ -21,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from factorcheck.errors import LatexError
@@ -31,7 +34,8 @@ __all__ = ["DEBIAN_PACKAGES", "ENGINE", "compile_pdf", "find_engine", "relevant_
 #: The TeX engine used.
 ENGINE = "pdflatex"
 #: Debian packages that provide the engine and every package the report uses.
-DEBIAN_PACKAGES = ("texlive-latex-base", "texlive-latex-recommended", "texlive-pictures")
+DEBIAN_PACKAGES = ("texlive-latex-base", "texlive-latex-recommended", "texlive-pictures",
+                   "lmodern")
 #: Default seconds allowed for each pdflatex run.
 DEFAULT_TIMEOUT = 120.0
 _MAX_RUNS = 3
@@ -67,9 +71,26 @@ def relevant_log_lines(log: str, *, context: int = 3, limit: int = 40) -> list[s
     return chosen[:limit] or lines[-limit // 2:]
 
 
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
+def _environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment, locked down; ``SOURCE_DATE_EPOCH`` makes the PDF reproducible.
+
+    With ``SOURCE_DATE_EPOCH`` set, pdfTeX writes that time as the PDF's dates
+    and derives the file ID from it and the job name (always ``report``), and
+    ``FORCE_SOURCE_DATE=1`` makes TeX's own clock use it too: two builds of the
+    same LaTeX are then byte-identical.
+
+    Examples
+    --------
+    >>> env = _environment({"SOURCE_DATE_EPOCH": "1700000000"})
+    >>> env["FORCE_SOURCE_DATE"], env["openout_any"]
+    ('1', 'p')
+    >>> "FORCE_SOURCE_DATE" in _environment({})
+    False
+    """
+    env = dict(os.environ if base is None else base)
     env.update(openin_any="p", openout_any="p", shell_escape="f", TEXINPUTS=".:")
+    if env.get("SOURCE_DATE_EPOCH", "").strip():
+        env["FORCE_SOURCE_DATE"] = "1"
     return env
 
 
