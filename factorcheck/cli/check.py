@@ -85,7 +85,8 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    help="call a layer separable when its relative distance is <= R "
                         "(default: numerical rank at the dtype's precision)")
     p.add_argument("--layer", action="append", metavar="GLOB",
-                   help="only layers whose name matches (shell pattern; repeatable)")
+                   help="only layers whose name matches (shell pattern; repeatable); patterns "
+                        "matching no layer are an error (exit 2) that lists the layers")
     p.add_argument("--layout", choices=list(LAYOUTS), default=None,
                    help="weight layout of .npy/.npz/.safetensors files (default: OIHW)")
     p.add_argument("--no-external-data", action="store_true",
