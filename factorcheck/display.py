@@ -48,6 +48,7 @@ __all__ = [
     "describe_fields",
     "describe_layer",
     "describe_scan",
+    "layer_kind",
     "quantiles",
     "render_html",
     "render_text",
@@ -391,7 +392,15 @@ def _order_cells(res: OrderResult | None) -> tuple[str, ...]:
     return (verdict, str(res.min_multiplier), f"{res.relative_distance:.2e}")
 
 
-def _kind(r: LayerRecord) -> str:
+def layer_kind(r: LayerRecord) -> str:
+    """A layer's kind in a few words, as the tables show it (``check`` prints the same).
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> [layer_kind(r) for r in factorcheck.scan_kernels({"g": np.ones((8, 2, 3))}, group=2).layers]
+    ['grouped G=2 1-D']
+    """
     words = [r.kind]
     if r.kind == "grouped":
         words.append(f"G={r.group}")
@@ -405,7 +414,7 @@ def _kind(r: LayerRecord) -> str:
 def _scan_table(result: ScanResult, limit: int | None) -> Table:
     header = ("layer", "shape", "kind", *(c for o in result.orders for c in (o, "T", "rel.dist")))
     layers = result.layers if limit is None else result.layers[:limit]
-    rows = tuple((safe_name(r.name), _shape(r.shape), _kind(r),
+    rows = tuple((safe_name(r.name), _shape(r.shape), layer_kind(r),
                   *(c for o in result.orders for c in _order_cells(r.result(o))))
                  for r in layers)
     return Table(header, rows, more=len(result.layers) - len(rows), more_label="layers")

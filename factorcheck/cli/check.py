@@ -18,6 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from factorcheck.demo import demo_kernels
+from factorcheck.display import layer_kind
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import LAYOUTS
 from factorcheck.report.escape import printable, shorten
@@ -149,17 +150,6 @@ def _unseparable(result: ScanResult) -> list[LayerRecord]:
 # --------------------------------------------------------------------------- text output
 
 
-def _kind(r: LayerRecord) -> str:
-    words = [r.kind]
-    if r.kind == "grouped":
-        words.append(f"G={r.group}")
-    if r.conv_dims == 1:
-        words.append("1-D")
-    if r.trivial:
-        words.append("(trivial)")
-    return " ".join(words)
-
-
 def _order_cells(res: OrderResult) -> list[str]:
     verdict = ("yes" if res.separable else "no") + ("*" if res.exact else "")
     return [verdict, str(res.min_multiplier), f"{res.relative_distance:.2e}",
@@ -182,7 +172,7 @@ def format_table(result: ScanResult) -> str:
         header += [order, "T", "rel.dist", "cost"]
     rows = [header]
     for r in result.layers:
-        row = [shorten(printable(r.name)), "x".join(map(str, r.shape)), _kind(r)]
+        row = [shorten(printable(r.name)), "x".join(map(str, r.shape)), layer_kind(r)]
         for order in result.orders:
             row += _order_cells(r.result(order))
         rows.append(row)
