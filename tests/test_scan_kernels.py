@@ -113,6 +113,16 @@ def test_module_skips_transposed_and_3d_convolutions_with_reasons():
         [("1.weight", "ConvTranspose"), ("2.weight", "3-D")]
 
 
+def test_uninitialized_lazy_layers_are_skipped_with_a_reason():
+    torch = require("torch")
+    model = torch.nn.Sequential(torch.nn.LazyConv2d(4, 3), torch.nn.Conv2d(4, 3, 1))
+    result = scan_kernels(model)
+    assert [r.name for r in result.layers] == ["1.weight"]
+    assert "forward pass" in result.skipped[0].reason
+    model(torch.zeros(1, 2, 5, 5))
+    assert [r.name for r in scan_kernels(model).layers] == ["0.weight", "1.weight"]
+
+
 def test_module_bfloat16_weights_are_judged_at_bfloat16_precision():
     torch = require("torch")
     conv = torch.nn.Conv2d(4, 8, 3).to(torch.bfloat16)
