@@ -232,7 +232,13 @@ def describe_fields(obj: object) -> Display:
 # --------------------------------------------------------------------------- text
 
 
+def _line(text: str) -> str:
+    """One line of printable text, whatever the caller put in (newlines become ``\\n``)."""
+    return safe_name(text, limit=10**6)
+
+
 def _columns(rows: Sequence[Sequence[str]], indent: str) -> list[str]:
+    rows = [[_line(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             for row in rows]
@@ -248,7 +254,7 @@ def _table_text(table: Table, budget: int) -> list[str]:
         shown = shown[:keep]
     lines = _columns([table.header, *shown], "  ")
     if more:
-        lines.append(f"  ... {more} more {table.more_label}")
+        lines.append(f"  ... {more} more {_line(table.more_label)}")
     return lines
 
 
@@ -262,10 +268,10 @@ def render_text(display: Display, max_lines: int = MAX_REPR_LINES) -> str:
     >>> len(text.splitlines()), text.splitlines()[-1]
     (12, '  ... 11 more rows')
     """
-    lines = [display.title]
+    lines = [_line(display.title)]
     if display.facts:
         lines += _columns([(f"{label}", value) for label, value in display.facts], "  ")
-    notes = [f"  {note}" for note in display.notes]
+    notes = [f"  {_line(note)}" for note in display.notes]
     for table in display.tables:
         budget = max_lines - len(lines) - len(notes)
         if budget >= 3:
