@@ -48,6 +48,7 @@ __all__ = [
     "describe_fields",
     "describe_layer",
     "describe_scan",
+    "layer_kind",
     "quantiles",
     "render_html",
     "render_text",
@@ -231,7 +232,13 @@ def describe_fields(obj: object) -> Display:
 # --------------------------------------------------------------------------- text
 
 
+def _line(text: str) -> str:
+    """One line of printable text, whatever the caller put in (newlines become ``\\n``)."""
+    return safe_name(text, limit=10**6)
+
+
 def _columns(rows: Sequence[Sequence[str]], indent: str) -> list[str]:
+    rows = [[_line(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             for row in rows]
@@ -247,7 +254,7 @@ def _table_text(table: Table, budget: int) -> list[str]:
         shown = shown[:keep]
     lines = _columns([table.header, *shown], "  ")
     if more:
-        lines.append(f"  ... {more} more {table.more_label}")
+        lines.append(f"  ... {more} more {_line(table.more_label)}")
     return lines
 
 
@@ -261,10 +268,10 @@ def render_text(display: Display, max_lines: int = MAX_REPR_LINES) -> str:
     >>> len(text.splitlines()), text.splitlines()[-1]
     (12, '  ... 11 more rows')
     """
-    lines = [display.title]
+    lines = [_line(display.title)]
     if display.facts:
         lines += _columns([(f"{label}", value) for label, value in display.facts], "  ")
-    notes = [f"  {note}" for note in display.notes]
+    notes = [f"  {_line(note)}" for note in display.notes]
     for table in display.tables:
         budget = max_lines - len(lines) - len(notes)
         if budget >= 3:
@@ -391,7 +398,15 @@ def _order_cells(res: OrderResult | None) -> tuple[str, ...]:
     return (verdict, str(res.min_multiplier), f"{res.relative_distance:.2e}")
 
 
-def _kind(r: LayerRecord) -> str:
+def layer_kind(r: LayerRecord) -> str:
+    """A layer's kind in a few words, as the tables show it (``check`` prints the same).
+
+    Examples
+    --------
+    >>> import numpy as np, factorcheck
+    >>> [layer_kind(r) for r in factorcheck.scan_kernels({"g": np.ones((8, 2, 3))}, group=2).layers]
+    ['grouped G=2 1-D']
+    """
     words = [r.kind]
     if r.kind == "grouped":
         words.append(f"G={r.group}")
@@ -405,7 +420,7 @@ def _kind(r: LayerRecord) -> str:
 def _scan_table(result: ScanResult, limit: int | None) -> Table:
     header = ("layer", "shape", "kind", *(c for o in result.orders for c in (o, "T", "rel.dist")))
     layers = result.layers if limit is None else result.layers[:limit]
-    rows = tuple((safe_name(r.name), _shape(r.shape), _kind(r),
+    rows = tuple((safe_name(r.name), _shape(r.shape), layer_kind(r),
                   *(c for o in result.orders for c in _order_cells(r.result(o))))
                  for r in layers)
     return Table(header, rows, more=len(result.layers) - len(rows), more_label="layers")

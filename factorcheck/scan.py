@@ -19,9 +19,12 @@ group count ``G``:
 ``conv_dims`` is 1 for 1-D convolutions (3-D weights), 2 otherwise.  Trivial
 layers are analysed like the others but flagged ``trivial`` and not counted as
 findings in :meth:`ScanResult.summary`.  Files that do not record ``G``
-(``.npy``, ``.npz``, safetensors, PyTorch) get ``G = n`` when the weight has
-one input channel per group and more than one tap (the usual depthwise
-weight), else ``G = 1``; such records have ``group_inferred=True``.
+(``.npy``, ``.npz``, safetensors, PyTorch), and in-memory mappings such as a
+state dict, get ``G = n`` when the weight has one input channel per group and
+more than one tap (the usual depthwise weight), else ``G = 1``; such records
+have ``group_inferred=True``.  ``group=G`` states it instead; ONNX files and
+``torch.nn.Module`` layers always state it.  A grouped layer is judged by
+:func:`~factorcheck.analyze` with ``groups=G``, the same code users call.
 """
 
 from __future__ import annotations

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import warnings
 
 import numpy as np
 import pytest
 from fixtures_models import require
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import factorcheck
 from factorcheck import FactorcheckError
@@ -66,7 +69,8 @@ def test_state_dict_npz_safetensors_pt_and_onnx_give_the_same_layers(tmp_path):
     assert _layers(scan(tmp_path / "m.npz")) == from_state
     assert _layers(scan(tmp_path / "m.safetensors")) == from_state
     assert _layers(scan(tmp_path / "m.pt")) == from_state
-    assert _layers(scan_kernels(np.load(tmp_path / "m.npz"))) == from_state
+    with np.load(tmp_path / "m.npz") as data:
+        assert _layers(scan_kernels(data)) == from_state
     # the Module states groups, strides, pads and dilations, as its ONNX export does
     from_module = _layers(scan_kernels(model), drop=("file", "name"))
     from_onnx = _layers(scan(_export_onnx(torch, model, tmp_path / "m.onnx")),
@@ -111,6 +115,16 @@ def test_module_skips_transposed_and_3d_convolutions_with_reasons():
     assert [(r.name, r.conv_dims) for r in result.layers] == [("0.weight", 1)]
     assert [(s.name, s.reason.split(" ")[0]) for s in result.skipped] == \
         [("1.weight", "ConvTranspose"), ("2.weight", "3-D")]
+
+
+def test_uninitialized_lazy_layers_are_skipped_with_a_reason():
+    torch = require("torch")
+    model = torch.nn.Sequential(torch.nn.LazyConv2d(4, 3), torch.nn.Conv2d(4, 3, 1))
+    result = scan_kernels(model)
+    assert [r.name for r in result.layers] == ["1.weight"]
+    assert "forward pass" in result.skipped[0].reason
+    model(torch.zeros(1, 2, 5, 5))
+    assert [r.name for r in scan_kernels(model).layers] == ["0.weight", "1.weight"]
 
 
 def test_module_bfloat16_weights_are_judged_at_bfloat16_precision():
@@ -197,3 +211,23 @@ def test_a_module_refuses_another_layout():
 def test_pairs_and_mappings_agree():
     kernels = {"a": RNG.standard_normal((4, 2, 3, 3)), "b": RNG.standard_normal((4, 1, 3))}
     assert _layers(scan_kernels(kernels)) == _layers(scan_kernels(list(kernels.items())))
+
+
+_SHAPES = st.sampled_from([(8, 1, 3, 3), (8, 2, 3, 3), (4, 4, 1, 1), (6, 1, 5), (1, 1, 3, 3),
+                           (16, 1, 1, 3), (3, 3, 2, 2), (8,), (4, 4)])
+
+
+@settings(max_examples=15)
+@given(shapes=st.lists(_SHAPES, min_size=1, max_size=5), seed=st.integers(0, 2**16),
+       integer=st.booleans())
+def test_a_mapping_and_its_npz_give_the_same_json(shapes, seed, integer):
+    rng = np.random.default_rng(seed)
+    arrays = {f"layer{i}.weight": (rng.integers(-3, 4, shape) if integer
+                                   else rng.standard_normal(shape)).astype(
+                                       np.int16 if integer else np.float32)
+              for i, shape in enumerate(shapes)}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.npz")
+        np.savez(path, **arrays)
+        from_file = _layers(scan(path))
+    assert _layers(scan_kernels(arrays)) == from_file

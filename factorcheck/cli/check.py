@@ -19,6 +19,7 @@ import sys
 from typing import Any, TextIO
 
 from factorcheck.demo import demo_kernels
+from factorcheck.display import layer_kind
 from factorcheck.errors import FactorcheckError
 from factorcheck.io import MAX_TENSOR_BYTES
 from factorcheck.kernel import LAYOUTS
@@ -95,7 +96,8 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    help="call a layer separable when its relative distance is <= R "
                         "(default: numerical rank at the dtype's precision)")
     p.add_argument("--layer", action="append", metavar="GLOB",
-                   help="only layers whose name matches (shell pattern; repeatable)")
+                   help="only layers whose name matches (shell pattern; repeatable); patterns "
+                        "matching no layer are an error (exit 2) that lists the layers")
     p.add_argument("--layout", choices=list(LAYOUTS), default=None,
                    help="weight layout of .npy/.npz/.safetensors files (default: OIHW)")
     p.add_argument("--no-external-data", action="store_true",
@@ -202,17 +204,6 @@ def _unseparable(result: ScanResult) -> list[LayerRecord]:
 # --------------------------------------------------------------------------- text output
 
 
-def _kind(r: LayerRecord) -> str:
-    words = [r.kind]
-    if r.kind == "grouped":
-        words.append(f"G={r.group}")
-    if r.conv_dims == 1:
-        words.append("1-D")
-    if r.trivial:
-        words.append("(trivial)")
-    return " ".join(words)
-
-
 def _order_cells(res: OrderResult) -> list[str]:
     verdict = ("yes" if res.separable else "no") + ("*" if res.exact else "")
     return [verdict, str(res.min_multiplier), f"{res.relative_distance:.2e}",
@@ -235,7 +226,7 @@ def format_table(result: ScanResult) -> str:
         header += [order, "T", "rel.dist", "cost"]
     rows = [header]
     for r in result.layers:
-        row = [shorten(printable(r.name)), "x".join(map(str, r.shape)), _kind(r)]
+        row = [shorten(printable(r.name)), "x".join(map(str, r.shape)), layer_kind(r)]
         for order in result.orders:
             row += _order_cells(r.result(order))
         rows.append(row)

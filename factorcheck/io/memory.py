@@ -167,6 +167,9 @@ def _pads(padding: Any, kernel_size: tuple[int, ...], dilation: tuple[int, ...])
 
 def _conv_layer(name: str, conv: Any, max_bytes: int) -> StoredKernel | SkippedTensor:
     """One ``nn.Conv1d``/``nn.Conv2d`` with the attributes the layer states."""
+    if _torch().nn.parameter.is_lazy(conv.weight):
+        return SkippedTensor(f"{name}.weight" if name else "weight",
+                             "lazy layer not initialized yet (run one forward pass first)")
     found = _describe_tensor(f"{name}.weight" if name else "weight", conv.weight, "OIHW",
                              max_bytes)
     if isinstance(found, SkippedTensor):
