@@ -41,7 +41,7 @@ GRAM_CHUNK_ENTRIES = 1 << 16
 #: Relative width of the certified interval of a slice's squared distance on the fast path.
 FAST_RTOL = 1e-11
 #: Squarings after which the fast path tries to certify the slices still open.
-_ROUNDS = (7, 10, 13, 16)
+_ROUNDS = (9, 12, 15)
 #: Unit roundoff of float64.
 _U = 2.0**-53
 #: The fast path takes slices with ``SAFE_RANGE[0]**2 < trace(G) < SAFE_RANGE[1]**2``, narrowed.
@@ -176,10 +176,21 @@ def positive_definite(matrices: np.ndarray) -> np.ndarray:
     It succeeds in floating point only if ``A + E`` is positive definite for
     some ``|E_ij| <= gamma_{k+1} sqrt(a_ii a_jj)`` (Higham, *Accuracy and
     Stability of Numerical Algorithms*, Thm. 10.5), so ``||E||_2 <=
-    gamma_{k+1} trace(A)``; callers add that bound.  ``matrices`` is
-    overwritten.
+    gamma_{k+1} trace(A)``; callers add that bound.  LAPACK's ``potrf`` runs
+    through NumPy's batched kernel, which marks a failed matrix with NaN
+    (:func:`numpy.linalg.cholesky` would raise for the whole batch instead);
+    without that kernel, a vectorized factorization does the same.
     """
-    a = matrices
+    kernel = getattr(getattr(np.linalg, "_umath_linalg", None), "cholesky_lo", None)
+    if kernel is None or not len(matrices):
+        return _positive_definite_numpy(matrices.copy())
+    with np.errstate(all="ignore"):
+        factor = kernel(matrices, signature="d->d")
+    return ~np.isnan(factor).any(axis=(1, 2))
+
+
+def _positive_definite_numpy(a: np.ndarray) -> np.ndarray:
+    """:func:`positive_definite` in plain NumPy (overwrites ``a``)."""
     ok = np.ones(len(a), dtype=bool)
     for c in range(a.shape[1]):
         pivot = a[:, c, c]

@@ -1,0 +1,228 @@
+"""The certified fast path of analyze (multiplier 1, float kernels) and its lazy full spectra.
+
+Every number is compared with a float64 SVD of each slice, or with the full
+(eager) path of :mod:`factorcheck.separability`, which the fast path must
+reproduce; the certificates get negative controls (a wrong eigenvalue is never
+certified; a slice power iteration cannot settle falls back).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import factorcheck
+from factorcheck import _spectra, separability
+from factorcheck.kernel import as_kernel
+from factorcheck.testing import kernel_with_spectrum, random_separable_kernel
+
+#: Distances must agree with a float64 SVD to this relative tolerance (issue 12).
+RTOL_DISTANCE = 1e-9
+
+
+def svd_spectra(k: np.ndarray, order: str) -> np.ndarray:
+    """Singular values of every slice by a direct float64 SVD."""
+    k = np.asarray(k, dtype=np.float64)
+    slices = k.transpose(1, 0, 2, 3) if order == "dw-pw" else k
+    return np.linalg.svd(slices.reshape(len(slices), slices.shape[1], -1), compute_uv=False)
+
+
+def svd_distance(k: np.ndarray, order: str) -> float:
+    return float(np.sqrt((svd_spectra(k, order)[:, 1:] ** 2).sum()))
+
+
+def eager(k, order: str = "dw-pw", rtol: float | None = None) -> factorcheck.Analysis:
+    """The full path (every spectrum computed at once), as analyze did before the fast path."""
+    kernel = as_kernel(k)
+    spectra = separability._spectra(kernel.as_float(), order)
+    return separability._verdict(kernel, order, 1, rtol, spectra)
+
+
+def assert_same(fast: factorcheck.Analysis, full: factorcheck.Analysis) -> None:
+    """The fast path's fields equal the full path's (floats to rounding)."""
+    assert fast.separable == full.separable
+    assert fast.min_multiplier == full.min_multiplier
+    np.testing.assert_array_equal(fast.ranks, full.ranks)
+    top = full.singular_values[:, :1]
+    np.testing.assert_allclose(fast.singular_values, full.singular_values, rtol=1e-9,
+                               atol=1e-12 * float(top.max()))
+    np.testing.assert_allclose(fast.energy_kept, full.energy_kept, rtol=0, atol=1e-9)
+    assert fast.distance == pytest.approx(full.distance, rel=RTOL_DISTANCE, abs=1e-300)
+    assert fast.norm == pytest.approx(full.norm, rel=1e-12)
+
+
+shapes = st.tuples(st.integers(1, 24), st.integers(1, 12), st.integers(1, 4), st.integers(1, 4))
+
+
+@settings(max_examples=60)
+@given(shapes, st.sampled_from(list(factorcheck.ORDERS)), st.sampled_from(["float32", "float64"]),
+       st.integers(0, 2**32 - 1))
+def test_fast_path_agrees_with_svd_and_the_full_path(shape, order, dtype, seed):
+    k = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    a = factorcheck.analyze(k, order=order)
+    assert a.distance == pytest.approx(svd_distance(k, order), rel=RTOL_DISTANCE, abs=1e-300)
+    assert_same(a, eager(k, order))
+
+
+@settings(max_examples=30)
+@given(st.integers(2, 6), st.floats(1e-12, 0.5), st.sampled_from(list(factorcheck.ORDERS)),
+       st.integers(0, 2**32 - 1))
+def test_near_rank_one_slices_agree_with_svd(rank, ratio, order, seed):
+    shape = (16, 5, 3, 3) if order == "dw-pw" else (5, 16, 3, 3)
+    sigma = np.zeros(9)
+    sigma[:rank] = [1.0] + [ratio] * (rank - 1)
+    k = kernel_with_spectrum(shape, sigma, order=order, rng=seed)
+    a = factorcheck.analyze(k, order=order)
+    assert a.distance == pytest.approx(svd_distance(k, order), rel=RTOL_DISTANCE)
+    assert_same(a, eager(k, order))
+
+
+def test_lazy_fields_are_deferred_then_cached_and_equal_to_eager():
+    k = np.random.default_rng(1).standard_normal((32, 16, 3, 3)).astype(np.float32)
+    a = factorcheck.analyze(k)
+    assert isinstance(a.__dict__["_lazy_singular_values"], _spectra.Deferred)
+    assert not isinstance(a.__dict__["_lazy_min_multiplier"], _spectra.Deferred)  # proven: 9
+    copy = pickle.loads(pickle.dumps(a))  # picklable before it is computed
+    first = a.singular_values
+    assert a.singular_values is first  # cached
+    assert not first.flags.writeable
+    assert_same(a, eager(k))
+    np.testing.assert_array_equal(copy.singular_values, first)
+    assert [f.name for f in dataclasses.fields(a)] == [
+        "shape", "layout", "order", "multiplier", "dtype", "separable", "exact", "criterion",
+        "tolerance", "singular_values", "ranks", "min_multiplier", "distance",
+        "relative_distance", "energy_kept", "norm"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.singular_values = first  # type: ignore[misc]
+    assert dataclasses.replace(a, norm=1.0).min_multiplier == a.min_multiplier
+
+
+def test_analysis_built_by_hand_still_takes_plain_values():
+    a = factorcheck.analyze(np.ones((2, 2, 3, 3)))
+    b = dataclasses.replace(a, singular_values=np.zeros((2, 2)), min_multiplier=7)
+    assert b.min_multiplier == 7 and not b.singular_values.any()
+
+
+def test_coarse_tolerance_defers_ranks_and_still_decides():
+    """float16: tolerance above 1e-3, so the ranks need the full spectrum (computed on demand)."""
+    k = np.random.default_rng(2).standard_normal((64, 8, 3, 3)).astype(np.float16)
+    a = factorcheck.analyze(k)
+    assert isinstance(a.__dict__["_lazy_ranks"], _spectra.Deferred)
+    assert_same(a, eager(k))
+
+
+def test_separable_float32_kernel_reads_its_ranks_for_the_verdict():
+    k = random_separable_kernel((32, 8, 3, 3), rng=3).astype(np.float32)
+    a = factorcheck.analyze(k)
+    assert a.separable and a.min_multiplier == 1
+    assert_same(a, eager(k))
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def _unit_grams(count: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    a = np.random.default_rng(seed).standard_normal((count, 4 * k, k))
+    g = a.transpose(0, 2, 1) @ a
+    t = np.einsum("bii->b", g)
+    return g / t[:, None, None], np.ones(count)
+
+
+def test_a_wrong_rayleigh_quotient_is_never_certified():
+    g, t = _unit_grams(50, 9, 4)
+    top = np.linalg.eigvalsh(g)[:, -1]
+    for wrong in (0.9 * top, top * (1 - 1e-9), np.linalg.eigvalsh(g)[:, -2]):
+        _, high = _spectra._bounds(g, t, wrong)
+        assert np.isinf(high).all()  # the Cholesky of mu I - G fails: mu < lambda_1
+    low, high = _spectra._bounds(g, t, top)
+    assert np.isfinite(high).all() and (low <= top).all() and (top <= high).all()
+
+
+def test_a_slice_power_iteration_cannot_settle_falls_back_to_eigvalsh(monkeypatch):
+    """sigma_1 and sigma_2 differ by 1e-10: no squaring count separates them, so no certificate."""
+    sigma = np.array([1.0, 1.0 - 1e-10, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02])
+    k = kernel_with_spectrum((32, 4, 3, 3), sigma, rng=5)
+    g = _spectra.grams(k, "dw-pw")
+    t = np.einsum("bii->b", g)
+    _, accepted = _spectra._top_eigenvalue(g / t[:, None, None], np.ones(len(g)))
+    assert not accepted.any()
+    calls, real = [], _spectra._gram_values
+    monkeypatch.setattr(_spectra, "_gram_values", lambda g: calls.append(len(g)) or real(g))
+    a = factorcheck.analyze(k)
+    assert calls == [4]  # all four slices took eigvalsh at once
+    assert a.distance == pytest.approx(svd_distance(k, "dw-pw"), rel=RTOL_DISTANCE)
+
+
+def test_possibly_near_low_rank_slices_take_the_svd_at_once(monkeypatch):
+    sigma = np.array([1.0, 0.5, 0.2, 0.1, 1e-4, 0, 0, 0, 0])  # sigma_min / sigma_max < 1e-3
+    k = kernel_with_spectrum((32, 3, 3, 3), sigma, rng=6)
+    g = _spectra.grams(k, "dw-pw")
+    t = np.einsum("bii->b", g)
+    assert not _spectra._safe(g / t[:, None, None], np.ones(len(g))).any()
+    a = factorcheck.analyze(k)
+    np.testing.assert_allclose(a.singular_values, svd_spectra(k, "dw-pw"), rtol=1e-9, atol=1e-15)
+    assert a.min_multiplier == 5 and a.ranks.tolist() == [5, 5, 5]
+
+
+def test_both_cholesky_implementations_agree():
+    g, _ = _unit_grams(200, 7, 7)
+    shifts = np.linspace(-0.2, 0.6, 200)
+    m = g - shifts[:, None, None] * np.eye(7)
+    fast = _spectra.positive_definite(m)
+    slow = _spectra._positive_definite_numpy(m.copy())
+    truth = np.linalg.eigvalsh(m)[:, 0] > 0
+    np.testing.assert_array_equal(fast, truth)
+    np.testing.assert_array_equal(slow, truth)
+    assert fast.any() and not fast.all()  # both outcomes occur
+
+
+# --------------------------------------------------------------------------- ranges and chunks
+
+
+@pytest.mark.parametrize("order", list(factorcheck.ORDERS))
+def test_extreme_and_ordinary_slices_mix_in_one_kernel(order):
+    k = np.random.default_rng(8).standard_normal((6, 6, 3, 3))
+    index = (slice(None), 0) if order == "dw-pw" else (0,)
+    k[index] *= 2.0**700
+    other = (slice(None), 1) if order == "dw-pw" else (1,)
+    k[other] *= 2.0**-900  # subnormal territory when squared
+    a = factorcheck.analyze(k, order=order)
+    scale = np.ones(6)
+    scale[0], scale[1] = 2.0**-700, 2.0**900
+    spectra = svd_spectra(k * (scale[None, :, None, None] if order == "dw-pw"
+                                else scale[:, None, None, None]), order)
+    np.testing.assert_allclose(a.singular_values * scale[:, None], spectra, rtol=1e-12)
+    assert a.distance == pytest.approx(np.sqrt((spectra[0, 1:] ** 2).sum()) * 2.0**700, rel=1e-12)
+    assert a.ranks.tolist() == [6] * 6  # 6 x 9 slices
+
+
+@pytest.mark.parametrize("exponent", [-1000, -300, 300, 1000])
+def test_power_of_two_scaling_is_exact(exponent):
+    k = np.random.default_rng(9).standard_normal((8, 4, 3, 3))
+    a, b = factorcheck.analyze(k), factorcheck.analyze(k * 2.0**exponent)
+    assert b.distance == pytest.approx(a.distance * 2.0**exponent, rel=1e-12)
+    assert b.min_multiplier == a.min_multiplier == 8
+
+
+@pytest.mark.parametrize("order", list(factorcheck.ORDERS))
+@pytest.mark.parametrize("chunk", [1, 50, 1 << 16])
+def test_gram_chunks_give_the_same_matrices(order, chunk):
+    k = np.random.default_rng(10).standard_normal((7, 5, 2, 3)).astype(np.float32)
+    whole = _spectra.grams(k, order, chunk=1 << 20)
+    np.testing.assert_allclose(_spectra.grams(k, order, chunk=chunk), whole, rtol=1e-14)
+    slices = svd_spectra(k, order)
+    np.testing.assert_allclose(np.sqrt(np.sort(np.linalg.eigvalsh(whole), axis=1)[:, ::-1]),
+                               slices, rtol=1e-9, atol=1e-12)
+
+
+def test_integer_kernels_keep_the_exact_path():
+    k = np.einsum("ij,jhw->ijhw", [[1, 2], [3, 4], [5, 6]], np.arange(18).reshape(2, 3, 3))
+    k[0, 0, 0, 0] += 1
+    a = factorcheck.analyze(k)
+    assert a.exact and a.criterion == "exact" and a.ranks.tolist() == [2, 1]
+    assert not isinstance(a.__dict__["_lazy_singular_values"], _spectra.Deferred)
