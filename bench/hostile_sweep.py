@@ -182,6 +182,18 @@ def _expect_check(separable: int, total: int) -> Callable[[int, str, str], bool]
     return expect
 
 
+def _expect(layers: int, skipped: int = 0, separable: int | None = None,
+            in_err: str = "") -> Callable[[int, str, str], bool]:
+    """Exit 0, and the JSON lists ``layers`` analysed and ``skipped`` skipped layers."""
+    def expect(status: int, out: str, err: str) -> bool:
+        data = json.loads(out)
+        found = data["summary"]
+        return (status == 0 and found["layers"] == layers and found["skipped"] == skipped
+                and (separable is None or found["dw_pw"]["separable"] == separable)
+                and in_err in err)
+    return expect
+
+
 def _check(path: Path, *extra: str) -> Callable[[], int]:
     return lambda: main(["check", str(path), "--json", *extra])
 
@@ -258,10 +270,16 @@ def _crafted_files(folder: Path) -> list[Case]:
         "keras layout": np.ones((3, 3, 32, 64), np.float32),
         "one layer 1x1": np.ones((1, 1, 1, 1)),
     }
+    expected = {"nan": _expect(0, 1), "inf": _expect(0, 1), "empty": _expect(0, 1),
+                "float16 max": _expect(1, 0, 1), "float32 max": _expect(1, 0, 1),
+                "subnormal": _expect(1, 0, 1), "int8 min": _expect(1, 0, 1),
+                "uint64 max": _expect(1, 0, 1), "big-endian": _expect(1, 0, 1),
+                "fortran": _expect(1, 0, 0), "keras layout": _expect(1, 0, 1, "--layout HWIO"),
+                "one layer 1x1": _expect(1, 0, 0)}
     for label, array in arrays.items():
         path = folder / f"arr_{label.replace(' ', '_')}.npy"
         np.save(path, array)
-        cases.append(Case(f"npy: {label}", _check(path)))
+        cases.append(Case(f"npy: {label}", _check(path), expected.get(label)))
     dup = folder / "dup.npz"
     with zipfile.ZipFile(dup, "w") as zf, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -336,7 +354,8 @@ def _crafted_onnx(folder: Path) -> list[Case]:
     for label, attrs in attributes.items():
         path = _onnx_file(folder, label.replace(" ", "_"),
                           [helper.make_node("Conv", ["x", "w"], ["y"], name="c", **attrs)], [w])
-        cases += [Case(f"onnx check: {label}", _check(path)),
+        cases += [Case(f"onnx check: {label}", _check(path),
+                       _expect(1, 0) if label == "huge stride" else _expect(0, 1)),
                   Case(f"onnx network: {label}", lambda p=path: main(["network", str(p)]))]
     good = _onnx_file(folder, "good", [helper.make_node("Conv", ["x", "w"], ["y"], name="c")],
                       [w])
@@ -390,10 +409,12 @@ def _crafted_torch(folder: Path) -> list[Case]:
                "float8": {"w": torch.ones(4, 2, 3, 3).to(torch.float8_e4m3fn)},
                "esc key": {f"w{ESC}": torch.ones(4, 2, 3, 3)},
                "list": [torch.ones(4, 2, 3, 3)], "bare tensor": torch.ones(4, 2, 3, 3)}
+    analysed = {"int", "bfloat16", "esc key", "list", "bare tensor"}
     for label, obj in objects.items():
         path = folder / f"t_{label.replace(' ', '_')}.pt"
         torch.save(obj, path)
-        cases.append(Case(f"torch: {label}", _check(path)))
+        expect = _expect(1, 0, 1) if label in analysed else _expect(0, 1)
+        cases.append(Case(f"torch: {label}", _check(path), expect))
 
     class Evil:
         def __reduce__(self):
@@ -506,10 +527,26 @@ def _library_cases() -> list[Case]:
             extra = {"approximate": True} if call_name == "decompose" else {}
             cases.append(Case(f"library {call_name}(random, {label})",
                               lambda f=fn, k=kwargs, e=extra: (f(RANDOM, **k, **e), 0)[1]))
+    judged = {"longdouble tiny": (values["longdouble tiny"], False, 8),
+              "longdouble huge": (values["longdouble huge"], False, 8),
+              "float16 max": (values["float16 max"], True, 1),
+              "negative zero": (values["negative zero"], True, 0)}
+    for label, (value, separable, terms) in judged.items():
+        cases.append(Case(f"library analyze({label}) verdict",
+                          lambda v=value, s=separable, t=terms: _verdict_is(v, s, t),
+                          lambda status, out, err: status == 0))
     big = lambda: _expect_round_trip(10**12)  # noqa: E731
     cases.append(Case("library decompose multiplier 10**12 round-trips", big,
                       lambda status, out, err: status == 0))
     return cases
+
+
+def _verdict_is(kernel: np.ndarray, separable: bool, terms: int) -> int:
+    analysis = factorcheck.analyze(kernel)
+    if (analysis.separable, analysis.min_multiplier) == (separable, terms):
+        return 0
+    print(f"got separable={analysis.separable}, T={analysis.min_multiplier}")
+    return 3
 
 
 def _expect_round_trip(multiplier: int) -> int:
