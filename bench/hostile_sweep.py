@@ -79,7 +79,6 @@ def _child(case: Case, out_path: str, err_path: str) -> None:  # pragma: no cove
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
         sys.stdout, sys.stderr = out, err
-        warnings.simplefilter("ignore")
         status = case.run()
     except SystemExit as done:
         status = done.code if isinstance(done.code, int) else 2
