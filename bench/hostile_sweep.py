@@ -461,7 +461,8 @@ def _argument_cases(folder: Path) -> list[Case]:
         argv = ["report", "--timeout", value, "--format", "md"]
         cases.append(Case(f"report --timeout {value}", lambda a=argv: main(a)))
     outputs = {"missing folder": str(folder / "no" / "r.tex"), "directory": str(folder),
-               "the input": str(model), "input via symlink": None, "unknown suffix": "r.npy",
+               "the input": str(model), "input via symlink": None,
+               "unknown suffix": str(folder / "r.npy"),
                "/dev/null": "/dev/null", "/dev/full": "/dev/full", "empty": ""}
     link = folder / "link.tex"
     link.symlink_to(model)
@@ -477,6 +478,7 @@ def _argument_cases(folder: Path) -> list[Case]:
 
 
 def _unchanged(argv: list[str], model: Path, data: bytes) -> int:
+    model.write_bytes(data)  # each case starts from the original, whatever the last one did
     status = main(argv)
     if model.read_bytes() != data:
         raise AssertionError(f"{model} was overwritten")
