@@ -532,7 +532,10 @@ def scan(
     Only the weight being analysed is held in memory, beyond the file's own
     memory map (and, for ONNX, the parsed protobuf).  Layers whose values
     cannot be analysed (NaN, a group that does not divide the channels) are
-    listed in ``skipped`` rather than failing the scan.
+    listed in ``skipped`` rather than failing the scan.  When ``layout`` is
+    not given for an npy, npz or safetensors file and weights look like HWIO
+    (:func:`~factorcheck.kernel.layout_hint`), one
+    :class:`~factorcheck.kernel.LayoutWarning` names them.
 
     Examples
     --------

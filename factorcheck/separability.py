@@ -676,6 +676,21 @@ def _finite_as(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return out
 
 
+def _require_no_underflow(k: Kernel, *arrays: np.ndarray) -> None:
+    """Refuse float results of a kernel scaled into range (``k.exponent``) that rounded to zero.
+
+    A long double or rational kernel far below float64's range (``1e-4000``)
+    is analysed scaled by a power of two, but its factors or nearest kernel
+    are float64 arrays: all zeros would be a silently wrong answer.
+    """
+    if k.exponent >= 0:  # only a kernel with non-zero entries far below 1 is scaled up
+        return
+    if any(a.size and not np.any(a) for a in arrays):
+        raise KernelError(
+            "the result lies below float64's range (the kernel's largest entry is about "
+            f"2**{k.exponent}); scale the kernel first: separability does not depend on scale")
+
+
 def _cast(factors: Factors, dtype: np.dtype) -> Factors:
     """The same factors with float arrays cast to ``dtype`` (exact factors stay exact)."""
     if factors.depthwise.dtype == object:
@@ -749,6 +764,8 @@ def decompose(
     exact = k.exact and result.min_multiplier <= result.multiplier  # ranks are exact here
     sliced = grouped_kernel(k, result.groups, result.order)
     factors = _assemble(sliced, result.order, result.multiplier, exact)
+    if not exact:
+        _require_no_underflow(sliced, factors.depthwise, factors.pointwise)
     return _cast(regroup_factors(factors, result.groups), _float_dtype(k))
 
 
@@ -805,4 +822,5 @@ def nearest_separable(
             "the nearest separable kernel has entries beyond float64's range (about 1.8e308); "
             "scale the kernel first: separability does not depend on scale"
         )
+    _require_no_underflow(k, nearest)
     return _finite_as(nearest, _float_dtype(k))

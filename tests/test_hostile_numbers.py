@@ -178,3 +178,13 @@ def test_long_double_infinity_is_refused():
     kernel[0, 0, 0, 0] = np.inf
     with pytest.raises(KernelError, match="finite"):
         factorcheck.analyze(kernel)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).maxexp <= 1024, reason="long double is float64 here")
+def test_long_double_below_float64_has_no_float64_nearest_kernel():
+    """Its nearest kernel would round to zeros: refused, never returned as zeros."""
+    kernel = RNG.normal(size=(4, 2, 3, 3)).astype(np.longdouble) * np.longdouble("1e-4000")
+    with pytest.raises(KernelError, match="below float64's range"):
+        factorcheck.nearest_separable(kernel)
+    with pytest.raises(KernelError, match="below float64's range"):
+        factorcheck.decompose(kernel, approximate=True)

@@ -5,7 +5,8 @@ compiles the LaTeX with pdflatex.  With no PATH the report covers the
 built-in demo kernels; the proofs and the worked example are always in it.
 
 Output: ``-o FILE`` writes FILE (format from its suffix unless ``--format``
-says); without ``-o`` the document goes to stdout, except with ``--pdf``,
+says; an unknown suffix without ``--format`` is an error), through
+:mod:`factorcheck.io.output`; without ``-o`` the document goes to stdout, except with ``--pdf``,
 which writes ``factorcheck-report.tex`` and ``factorcheck-report.pdf`` in the
 current folder.  ``-o r.tex --pdf`` gives ``r.tex`` and ``r.pdf``.
 
@@ -26,8 +27,10 @@ from factorcheck.report import DEFAULT_STEM, FORMATS, write
 __all__ = ["positive_seconds", "register", "run"]
 
 _EPILOG = f"""\
-output: -o FILE (format from its suffix: .tex .md .json); no -o prints to stdout,
-except --pdf, which writes {DEFAULT_STEM}.tex and {DEFAULT_STEM}.pdf here.
+output: -o FILE (format from its suffix: .tex .md .json; any other suffix needs --format);
+no -o prints to stdout, except --pdf, which writes {DEFAULT_STEM}.tex and {DEFAULT_STEM}.pdf
+here.  -o never overwrites an input (links included), and writes /dev/stdout, FIFOs and
+devices through instead of replacing them.
 exit status: 0 written; 1 a proof step is not verified; 2 bad input or PDF failure.
 --pdf needs pdflatex (Debian: texlive-latex-base texlive-latex-recommended texlive-pictures
 lmodern).

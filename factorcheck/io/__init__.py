@@ -17,6 +17,9 @@ never to an unpickler.  Every loader lists the weights without reading them
 (:class:`StoredKernel` ``.load()`` reads one when asked) and raises
 :class:`~factorcheck.errors.FileFormatError` for anything malformed, unsafe,
 unsupported or too large.
+
+Output goes the other way: :mod:`factorcheck.io.output` writes every output
+file (never over an input of the run, atomically, devices written through).
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import ChainMap
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -419,19 +421,20 @@ def load_onnx(path: str | os.PathLike, *, max_bytes: int = MAX_TENSOR_BYTES,
 _MAX_SUBGRAPH_DEPTH = 32
 
 
-def _walk_graph(graph: Any, scope: str, outer_initializers: dict, outer_producers: dict,
+def _walk_graph(graph: Any, scope: str, outer_initializers: Mapping, outer_producers: Mapping,
                 options: dict, kernels: list, skipped: list, depth: int) -> None:
     """Describe the convolutions of a graph; names inside subgraphs are qualified by ``scope``.
 
     A subgraph sees the initializers and node outputs of the graphs around it.
     """
-    initializers = {**outer_initializers, **{t.name: t for t in graph.initializer}}
-    producers = {**outer_producers, **{o: node for node in graph.node for o in node.output}}
+    # chained, not copied: many subgraphs under a large graph stay linear in the model's size
+    initializers = ChainMap({t.name: t for t in graph.initializer}, outer_initializers)
+    producers = ChainMap({o: node for node in graph.node for o in node.output}, outer_producers)
     _walk_nodes(graph.node, scope, initializers, producers,
                 {**options, "channels": _channels(graph)}, kernels, skipped, depth)
 
 
-def _walk_nodes(nodes: Any, scope: str, initializers: dict, producers: dict, options: dict,
+def _walk_nodes(nodes: Any, scope: str, initializers: Mapping, producers: Mapping, options: dict,
                 kernels: list, skipped: list, depth: int) -> None:
     """Describe each node, then walk the subgraphs in its attributes (If, Loop, Scan)."""
     path = options["path"]
