@@ -122,7 +122,7 @@ def _cases(onnx):
          [ints(onnx, "i", 1), ints(onnx, "zero", 0), ints(onnx, "one", 1)], (8,)),
         ([make("Shape", ["x"], ["s"], start=2), make("ReduceProd", ["s"], ["hw"], keepdims=1),
           make("Concat", ["b", "hw"], ["t"], axis=0), _node(onnx, "Reshape", ["x", "t"])],
-         [ints(onnx, "b", [8, 1])], None),   # ReduceProd's value is not folded: unknown
+         [ints(onnx, "b", [8, 1])], (8, 1, 36)),   # 6*6 folded by ReduceProd
         ([make("Shape", ["x"], ["s"]), make("Slice", ["s", "two", "four"], ["hw"]),
           make("Mul", ["hw", "hw"], ["sq"]), make("Concat", ["pre", "sq"], ["t"], axis=0),
           _node(onnx, "Reshape", ["y0", "t"]), make("Tile", ["x", "r"], ["y0"])],
@@ -134,6 +134,13 @@ def _cases(onnx):
          [ints(onnx, "two", [2]), ints(onnx, "four", [4]), ints(onnx, "pre", [1, 8]),
           ints(onnx, "r", [1, 1, 6, 6])], (1, 8, 36, 36)),   # 6*6 folded from the shape
         ([make("Split", ["x"], ["y", "z"], axis=3, num_outputs=2)], [], (1, 8, 6, 3)),
+        ([make("Shape", ["x"], ["s"]), make("ConstantOfShape", ["two"], ["o"],   # [1, 1] + 5
+          value=onnx.numpy_helper.from_array(np.array([1], np.int64))),
+          make("Add", ["o", "five"], ["six"]), make("Mod", ["six", "four"], ["t"]),  # 6 % 4
+          make("Concat", ["lead", "t"], ["target"], axis=0),
+          _node(onnx, "Reshape", ["x", "target"])],
+         [ints(onnx, "two", [2]), ints(onnx, "five", 5), ints(onnx, "four", 4),
+          ints(onnx, "lead", [72])], (72, 2, 2)),
         ([_node(onnx, "Resize", ["x", "sc"])],                           # opset 10: no roi
          [onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "sc")], (1, 8, 12, 12)),
         ([_node(onnx, "ReduceSum", ["x", "a"], noop_with_empty_axes=1)],

@@ -344,7 +344,17 @@ def _elementwise(node: Any, shapes: list, values: list) -> list:
         return [_folded(np.trunc(values[0] / values[1]).astype(values[0].dtype))]
     if node.op_type == "Where" and all(v is not None for v in values):
         return [_folded(np.where(*values))]
+    if node.op_type == "Mod" and all(v is not None for v in values) and np.all(values[1] != 0):
+        return [_folded((np.fmod if attr(node, "fmod", 0) else np.mod)(values[0], values[1]))]
     return [(out, None)]
+
+
+#: Element-wise functions whose values are folded (shape arithmetic uses them).
+_FOLDED_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "Identity": lambda v: v, "Neg": np.negative, "Abs": np.abs, "Floor": np.floor,
+    "Ceil": np.ceil, "Sqrt": np.sqrt, "Round": np.round, "Sign": np.sign, "Not": np.logical_not,
+    "Reciprocal": np.reciprocal, "Relu": lambda v: np.maximum(v, 0),
+}
 
 
 def _unary(node: Any, shapes: list, values: list) -> list:
@@ -353,10 +363,10 @@ def _unary(node: Any, shapes: list, values: list) -> list:
         from onnx import helper
 
         value = value.astype(helper.tensor_dtype_to_np_dtype(attr(node, "to")))
-    elif node.op_type not in ("Identity", "Neg", "Abs", "Floor", "Ceil"):
+    elif value is not None and node.op_type in _FOLDED_UNARY:
+        value = np.asarray(_FOLDED_UNARY[node.op_type](value))
+    else:
         value = None
-    elif value is not None and node.op_type != "Identity":
-        value = getattr(np, node.op_type.lower() if node.op_type != "Neg" else "negative")(value)
     if node.op_type == "Dropout":  # its mask has the input's shape; other ops' extra outputs
         return [(shapes[0], value), (shapes[0], None)]  # (statistics) are left to onnx
     return [(shapes[0], value)]
@@ -375,7 +385,12 @@ def _constant(node: Any, shapes: list, values: list) -> list:
 
 
 def _constant_of_shape(node: Any, shapes: list, values: list) -> list:
-    return [(tuple(_ints(values[0])), None)]
+    shape = tuple(_ints(values[0]))
+    fill = attr(node, "value")
+    if math.prod(shape) > MAX_FOLDED:
+        return [(shape, None)]
+    return [_folded(np.full(shape, 0.0 if fill is None else fill.reshape(-1)[0],
+                            dtype=np.float32 if fill is None else fill.dtype))]
 
 
 def _range(node: Any, shapes: list, values: list) -> list:
@@ -419,9 +434,17 @@ def _reduce(node: Any, shapes: list, values: list) -> list:
     if not axes and attr(node, "noop_with_empty_axes", 0):
         return [(x, None)]
     axes = set(_axes(axes, len(x))) if axes else set(range(len(x)))
-    if attr(node, "keepdims", 1):
-        return [(tuple(1 if i in axes else d for i, d in enumerate(x)), None)]
-    return [(tuple(d for i, d in enumerate(x) if i not in axes), None)]
+    keep = bool(attr(node, "keepdims", 1))
+    out = tuple(1 if i in axes else d for i, d in enumerate(x)) if keep \
+        else tuple(d for i, d in enumerate(x) if i not in axes)
+    func = _FOLDED_REDUCE.get(node.op_type)
+    if values[0] is None or func is None:
+        return [(out, None)]
+    return [(out, np.asarray(func(values[0], axis=tuple(sorted(axes)), keepdims=keep)))]
+
+
+_FOLDED_REDUCE = {"ReduceProd": np.prod, "ReduceSum": np.sum, "ReduceMax": np.max,
+                  "ReduceMin": np.min, "ReduceMean": np.mean}
 
 
 def _pad(node: Any, shapes: list, values: list) -> list:
