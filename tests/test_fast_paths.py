@@ -96,7 +96,7 @@ def test_lazy_fields_are_deferred_then_cached_and_equal_to_eager():
     assert [f.name for f in dataclasses.fields(a)] == [
         "shape", "layout", "order", "multiplier", "dtype", "separable", "exact", "criterion",
         "tolerance", "singular_values", "ranks", "min_multiplier", "distance",
-        "relative_distance", "energy_kept", "norm"]
+        "relative_distance", "energy_kept", "norm", "groups"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.singular_values = first  # type: ignore[misc]
     assert dataclasses.replace(a, norm=1.0).min_multiplier == a.min_multiplier
