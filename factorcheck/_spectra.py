@@ -383,6 +383,79 @@ def _proven_beyond_one(trace: np.ndarray, rho: np.ndarray, k: int, tol: float,
     return low > (k - 1) * (1.5 * tol**2 + (64 * k + 2 * length) * _U) * trace
 
 
+# --------------------------------------------------------------------------- results
+
+
+def root_sum(per_slice_sq: np.ndarray, exponent: np.ndarray) -> tuple[float, int]:
+    """``sqrt(sum_j x_j 4**e_j)`` as ``(mantissa, power of two)``: no overflow or underflow."""
+    top = int(exponent.max())
+    with np.errstate(under="ignore"):
+        return float(np.sqrt(np.sum(np.ldexp(per_slice_sq, 2 * (exponent - top))))), top
+
+
+def to_float(value: tuple[float, int]) -> float:
+    """``mantissa * 2**power`` (inf or 0 past float64's range)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(value[0], value[1]))
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """``array``, made read-only."""
+    array.setflags(write=False)
+    return array
+
+
+class _Lazy:
+    """The full-spectrum fields of a fast-path analysis, computed on first read (picklable)."""
+
+    def __init__(self, fast: FastSpectra, extra: int, tol: float) -> None:
+        self.fast, self.extra, self.tol = fast, extra, tol
+
+    def singular_values(self) -> np.ndarray:
+        return readonly(self.fast.full.spectra().actual(self.extra))
+
+    def ranks(self) -> np.ndarray:
+        ranks = self.fast.ranks.copy()
+        sigma = self.fast.full.spectra().sigma[ranks < 0]
+        ranks[ranks < 0] = (sigma > self.tol * sigma[:, :1]).sum(axis=1)
+        return readonly(ranks.astype(np.int64))
+
+    def min_multiplier(self) -> int:
+        return int(self.ranks().max())
+
+
+def fast_fields(fast: FastSpectra, extra: int, tol: float, rtol: float | None) -> dict[str, Any]:
+    """The verdict and numbers of an ``Analysis`` for multiplier 1 from :func:`fast_spectra`.
+
+    ``extra`` is the kernel's power-of-two exponent, ``tol`` the rank
+    tolerance.  ``singular_values`` is always deferred; ``ranks`` and
+    ``min_multiplier`` only when some slice's rank is not known without them
+    (then a rank verdict that no proven slice settles reads them at once).
+    """
+    lazy = _Lazy(fast, extra, tol)
+    norm, distance = root_sum(fast.total, fast.exponent), root_sum(fast.tail, fast.exponent)
+    relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
+    known = bool((fast.ranks >= 0).all())
+    if rtol is not None:
+        criterion, tolerance, separable = "rtol", rtol, relative <= rtol
+    elif fast.beyond or (fast.ranks > 1).any():
+        criterion, tolerance, separable = "rank", tol, False
+    else:
+        criterion, tolerance, separable = "rank", tol, lazy.min_multiplier() <= 1
+    return {
+        "separable": bool(separable),
+        "criterion": criterion,
+        "tolerance": tolerance,
+        "singular_values": Deferred(lazy.singular_values),
+        "ranks": readonly(fast.ranks.astype(np.int64)) if known else Deferred(lazy.ranks),
+        "min_multiplier": int(fast.ranks.max()) if known else Deferred(lazy.min_multiplier),
+        "distance": to_float((distance[0], distance[1] + extra)),
+        "relative_distance": float(relative),
+        "energy_kept": readonly(1.0 - fast.tail / np.where(fast.total > 0, fast.total, 1.0)),
+        "norm": to_float((norm[0], norm[1] + extra)),
+    }
+
+
 # --------------------------------------------------------------------------- lazy fields
 
 
