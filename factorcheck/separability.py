@@ -33,13 +33,16 @@ from typing import Any
 import numpy as np
 
 from factorcheck._spectra import (
-    Deferred,
     FastSpectra,
     LazyField,
     Spectra,
     chunk_spectrum,
+    fast_fields,
     fast_spectra,
+    readonly,
+    root_sum,
     scaled,
+    to_float,
 )
 from factorcheck.display import Display, Displayable, describe_analysis, describe_factors
 from factorcheck.errors import FactorcheckError, KernelError, NotSeparableError
@@ -72,6 +75,9 @@ ORDERS: dict[str, str] = {
 _CERTIFY_RATIO = 1e-8
 #: Slices are processed in chunks of about this many entries (bounds the float64 copies).
 _CHUNK_ENTRIES = 1 << 22
+#: Kernels with fewer Gram entries (slices x side**2) than this take the full path at once:
+#: it is faster there (measured: 64 slices of 3x3 taps, full path; 128, fast path).
+_FAST_MIN_GRAM_ENTRIES = 8192
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -118,6 +124,16 @@ class Analysis(Displayable):
     groups : int
         ``G``, the group count of the convolution: ``shape`` is then
         ``(n, m/G, kh, kw)`` and the slices are those of every group's block.
+
+    Notes
+    -----
+    Lazy fields: for float kernels and multiplier 1, :func:`analyze` decides
+    from the largest eigenvalue of each slice's Gram matrix (certified, see
+    the README), and ``singular_values`` is computed on first read, then
+    cached; ``ranks`` and ``min_multiplier`` too when the certificates leave
+    a slice's rank open (coarse tolerances such as float16's).  The values
+    are those an eager computation gives.  Every other field, and every
+    field of exact or ``multiplier > 1`` analyses, is computed at once.
 
     Examples
     --------
@@ -296,18 +312,6 @@ def _spectra(data: np.ndarray, order: str) -> Spectra:
     return Spectra(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
-def _root_sum(per_slice_sq: np.ndarray, exponent: np.ndarray) -> tuple[float, int]:
-    """``sqrt(sum_j x_j 4**e_j)`` as ``(mantissa, power of two)``: no overflow or underflow."""
-    top = int(exponent.max())
-    with np.errstate(under="ignore"):
-        return float(np.sqrt(np.sum(np.ldexp(per_slice_sq, 2 * (exponent - top))))), top
-
-
-def _to_float(value: tuple[float, int]) -> float:
-    with np.errstate(over="ignore", under="ignore"):
-        return float(np.ldexp(value[0], value[1]))
-
-
 # --------------------------------------------------------------------------- analyze
 
 
@@ -387,7 +391,7 @@ def analyze(
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout, check_finite=False)
     groups = check_groups(groups, k)
     sliced = grouped_kernel(k, groups, order)
-    if not sliced.exact and multiplier == 1:
+    if not sliced.exact and multiplier == 1 and _fast_pays(sliced, order):
         fast = fast_spectra(sliced.as_float(), order, _rank_tolerance(sliced, order))
         if not (np.isfinite(fast.total).all() and np.isfinite(fast.tail).all()):
             _raise_not_finite(kernel, k, layout)
@@ -414,6 +418,13 @@ def _regrouped(result: Analysis, shape: tuple[int, int, int, int], groups: int) 
 def _raise_not_finite(kernel: Any, k: Kernel, layout: str) -> None:
     """Raise the error naming the first NaN or infinity (with the user's index)."""
     require_finite(k.data) if kernel is k else as_kernel(kernel, layout)
+
+
+def _fast_pays(k: Kernel, order: str) -> bool:
+    """Whether the fast path's fixed cost (about 0.1 ms) is repaid: enough Gram entries."""
+    n, m, kh, kw = k.shape
+    count, rows = (m, n) if order == "dw-pw" else (n, m)
+    return count * min(rows, kh * kw) ** 2 >= _FAST_MIN_GRAM_ENTRIES
 
 
 def _rank_tolerance(k: Kernel, order: str) -> float:
@@ -454,7 +465,7 @@ def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: Spectra
     else:
         ranks = (sigma > rank_tol * sigma[:, :1]).sum(axis=1)
     tail, total = (sigma[:, d:] ** 2).sum(axis=1), (sigma**2).sum(axis=1)
-    norm, distance = _root_sum(total, spectra.exponent), _root_sum(tail, spectra.exponent)
+    norm, distance = root_sum(total, spectra.exponent), root_sum(tail, spectra.exponent)
     relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
     min_multiplier = int(ranks.max())
     if rtol is not None:
@@ -474,78 +485,20 @@ def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: Spectra
         exact=k.exact and rtol is None,
         criterion=criterion,
         tolerance=tolerance,
-        singular_values=_readonly(spectra.actual(k.exponent)),
-        ranks=_readonly(ranks.astype(np.int64)),
+        singular_values=readonly(spectra.actual(k.exponent)),
+        ranks=readonly(ranks.astype(np.int64)),
         min_multiplier=min_multiplier,
-        distance=_to_float((distance[0], distance[1] + k.exponent)),
+        distance=to_float((distance[0], distance[1] + k.exponent)),
         relative_distance=float(relative),
-        energy_kept=_readonly(kept),
-        norm=_to_float((norm[0], norm[1] + k.exponent)),
+        energy_kept=readonly(kept),
+        norm=to_float((norm[0], norm[1] + k.exponent)),
     )
-
-
-class _Lazy:
-    """The full-spectrum fields of a fast-path :class:`Analysis`, computed on first read."""
-
-    def __init__(self, fast: FastSpectra, extra: int, tol: float) -> None:
-        self.fast, self.extra, self.tol = fast, extra, tol
-
-    def singular_values(self) -> np.ndarray:
-        return _readonly(self.fast.full.spectra().actual(self.extra))
-
-    def ranks(self) -> np.ndarray:
-        ranks = self.fast.ranks.copy()
-        sigma = self.fast.full.spectra().sigma[ranks < 0]
-        ranks[ranks < 0] = (sigma > self.tol * sigma[:, :1]).sum(axis=1)
-        return _readonly(ranks.astype(np.int64))
-
-    def min_multiplier(self) -> int:
-        return int(self.ranks().max())
 
 
 def _fast_verdict(k: Kernel, order: str, rtol: float | None, fast: FastSpectra) -> Analysis:
-    """The :class:`Analysis` of a float kernel for multiplier 1, from :func:`fast_spectra`.
-
-    ``singular_values`` is always deferred; ``ranks`` and ``min_multiplier``
-    are deferred only when some slice's rank is not known without them.
-    """
-    rank_tol = _rank_tolerance(k, order)
-    lazy = _Lazy(fast, k.exponent, rank_tol)
-    norm, distance = _root_sum(fast.total, fast.exponent), _root_sum(fast.tail, fast.exponent)
-    relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
-    known = bool((fast.ranks >= 0).all())
-    ranks: Any = _readonly(fast.ranks.astype(np.int64)) if known else Deferred(lazy.ranks)
-    least: Any = int(fast.ranks.max()) if known else Deferred(lazy.min_multiplier)
-    if rtol is not None:
-        criterion, tolerance, separable = "rtol", rtol, relative <= rtol
-    elif fast.beyond or (fast.ranks > 1).any():
-        criterion, tolerance, separable = "rank", rank_tol, False
-    else:
-        criterion, tolerance, separable = "rank", rank_tol, lazy.min_multiplier() <= 1
-    kept = 1.0 - fast.tail / np.where(fast.total > 0, fast.total, 1.0)
-    return Analysis(
-        shape=k.shape,
-        layout=k.layout,
-        order=order,
-        multiplier=1,
-        dtype=k.dtype,
-        separable=bool(separable),
-        exact=False,
-        criterion=criterion,
-        tolerance=tolerance,
-        singular_values=Deferred(lazy.singular_values),  # type: ignore[arg-type]
-        ranks=ranks,
-        min_multiplier=least,
-        distance=_to_float((distance[0], distance[1] + k.exponent)),
-        relative_distance=float(relative),
-        energy_kept=_readonly(kept),
-        norm=_to_float((norm[0], norm[1] + k.exponent)),
-    )
-
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array.setflags(write=False)
-    return array
+    """The :class:`Analysis` of a float kernel for multiplier 1, from :func:`fast_spectra`."""
+    return Analysis(shape=k.shape, layout=k.layout, order=order, multiplier=1, dtype=k.dtype,
+                    exact=False, **fast_fields(fast, k.exponent, _rank_tolerance(k, order), rtol))
 
 
 def is_separable(

@@ -25,6 +25,20 @@ from factorcheck.testing import kernel_with_spectrum, random_separable_kernel
 RTOL_DISTANCE = 1e-9
 
 
+@pytest.fixture(autouse=True)
+def fast_path_for_every_size(monkeypatch):
+    """Small kernels normally take the full path (faster there); here they take the fast one."""
+    monkeypatch.setattr(separability, "_FAST_MIN_GRAM_ENTRIES", 0)
+
+
+def test_small_kernels_take_the_full_path_by_default(monkeypatch):
+    monkeypatch.undo()
+    small = factorcheck.analyze(np.random.default_rng(0).standard_normal((8, 8, 3, 3)))
+    large = factorcheck.analyze(np.random.default_rng(0).standard_normal((8, 1024, 3, 3)))
+    assert not isinstance(small.__dict__["_lazy_singular_values"], _spectra.Deferred)
+    assert isinstance(large.__dict__["_lazy_singular_values"], _spectra.Deferred)
+
+
 def svd_spectra(k: np.ndarray, order: str) -> np.ndarray:
     """Singular values of every slice by a direct float64 SVD."""
     k = np.asarray(k, dtype=np.float64)
