@@ -7,11 +7,11 @@ import threading
 
 import numpy as np
 import pytest
+from hostile_helpers import assert_clean_error, cli, part_files
 
 from factorcheck.errors import OutputError
 from factorcheck.io.output import check_output, check_suffix, same_file, write_text
 from factorcheck.report import write
-from tests.hostile_helpers import assert_clean_error, cli, part_files
 
 
 @pytest.fixture()
