@@ -109,7 +109,7 @@ def main() -> int:
                 write(path, _layers(count))
                 if count == args.sizes[0]:
                     _check_seconds(path, 1)  # warm the imports
-                seconds.append(_check_seconds(path, max(1, 3000 // count)))
+                seconds.append(_check_seconds(path, max(1, 10_000 // count)))
                 os.remove(path)
             ratios = [(b / a) / (nb / na) * 10 for a, b, na, nb in
                       zip(seconds, seconds[1:], args.sizes, args.sizes[1:], strict=False)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from hostile_helpers import cli
 
 from factorcheck.cli.report import MAX_TIMEOUT, positive_seconds
-from tests.hostile_helpers import cli
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "-1", "0", "-0.0", "1e999",

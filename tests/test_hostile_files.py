@@ -8,12 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from hostile_helpers import assert_clean_error, cli
 
 from factorcheck.errors import FileFormatError
 from factorcheck.io import read_model
 from factorcheck.io.onnx import conv_attribute_problem
 from factorcheck.scan import scan
-from tests.hostile_helpers import assert_clean_error, cli
 
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hostile_helpers import cli
 
 from factorcheck.cli.check import gate_failures
 from factorcheck.scan import scan_kernels
-from tests.hostile_helpers import cli
 
 SEPARABLE = np.ones((4, 2, 3, 3))
 NOT_SEPARABLE = np.random.default_rng(5).normal(size=(4, 2, 3, 3))

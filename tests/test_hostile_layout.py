@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from hostile_helpers import cli
 
 from factorcheck.kernel import LayoutWarning, layout_hint
 from factorcheck.scan import scan
-from tests.hostile_helpers import cli
 
 
 @pytest.mark.parametrize("shape, hint", [

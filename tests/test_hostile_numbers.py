@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from hostile_helpers import assert_clean_error, cli
 
 import factorcheck
 from factorcheck.errors import FactorcheckError, KernelError
 from factorcheck.network import parse_alpha
 from factorcheck.report import build, render
 from factorcheck.separability import rank_bound
-from tests.hostile_helpers import assert_clean_error, cli
 
 BIG = "9" * 100  # far beyond int64
 HUGE = "1" + "0" * 4400  # beyond Python's 4300-digit int <-> str limit

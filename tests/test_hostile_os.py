@@ -9,17 +9,17 @@ import sys
 
 import numpy as np
 import pytest
-
-from factorcheck.errors import FileFormatError, OutputError
-from factorcheck.io import read_model
-from factorcheck.io.output import write_text
-from tests.hostile_helpers import (
+from hostile_helpers import (
     assert_clean_error,
     cli,
     part_files,
     run_unprivileged,
     shared_folder,
 )
+
+from factorcheck.errors import FileFormatError, OutputError
+from factorcheck.io import read_model
+from factorcheck.io.output import write_text
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only (fork, setuid)")
 

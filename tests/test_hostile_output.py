@@ -7,11 +7,11 @@ import threading
 
 import numpy as np
 import pytest
+from hostile_helpers import assert_clean_error, cli, part_files
 
 from factorcheck.errors import OutputError
 from factorcheck.io.output import check_output, check_suffix, same_file, write_text
 from factorcheck.report import write
-from tests.hostile_helpers import assert_clean_error, cli, part_files
 
 
 @pytest.fixture()
@@ -147,3 +147,22 @@ def test_replacing_a_regular_file_is_atomic(tmp_path):
     write_text(target, "new")
     assert target.read_text() == "new" and part_files(tmp_path) == []
     assert target.stat().st_ino != inode  # a new file renamed over the old one
+
+
+def test_a_planted_part_symlink_is_never_written_through(model, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / ".r.md.part").symlink_to(victim)
+    status, _, err = cli("report", model, "-o", tmp_path / "r.md")
+    assert status == 0, err
+    assert victim.read_text() == "precious"
+    assert (tmp_path / "r.md").read_text().startswith("# Depthwise")
+
+
+def test_written_files_get_the_usual_permissions(model, tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "r.tex", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.tex").stat().st_mode & 0o777 == 0o644

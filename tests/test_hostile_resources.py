@@ -13,12 +13,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from hostile_helpers import assert_clean_error, cli
 
 import factorcheck.io.npy as npy
 from factorcheck.errors import FileFormatError
 from factorcheck.io import read_model
 from factorcheck.scan import scan
-from tests.hostile_helpers import assert_clean_error, cli
 
 GiB = 2**30
 

@@ -8,10 +8,11 @@ Policy (the README's "Errors, exit codes and safety" section states it for users
   and an output that *is* one of the run's input files, compared by
   ``(st_dev, st_ino)`` so a symbolic link, a hard link or another spelling of
   the same path is caught too.
-* **Regular files are replaced atomically.**  The text goes to a hidden
-  ``.NAME.part`` beside the target, which is renamed over it only once fully
-  written; on any failure the ``.part`` file is removed and the target is
-  untouched.
+* **Regular files are replaced atomically.**  The text goes to a new hidden
+  ``.NAME.XXXXXXXX.part`` beside the target (created exclusively, so a planted
+  file or link of that name is never written through), which is renamed over
+  it only once fully written; on any failure the ``.part`` file is removed and
+  the target is untouched.
 * **FIFOs and character devices are written through, never replaced**
   (``-o /dev/stdout``, ``-o /dev/null``, a named pipe), and so are the
   descriptor links ``/dev/stdout``, ``/dev/fd/N`` and ``/proc/self/fd/N``
@@ -40,6 +41,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -206,18 +208,42 @@ def write_bytes(path: str | os.PathLike, data: bytes, *,
 
 
 def _replace(target: Path, data: bytes) -> None:
-    """Write to ``.NAME.part`` beside ``target``, then rename it over ``target``."""
-    staged = target.with_name(f".{target.name}.part")
+    """Write to a new ``.NAME.XXXX.part`` beside ``target``, then rename it over ``target``.
+
+    The staging file is created exclusively (``O_EXCL``, a fresh name), so a
+    ``.part`` name planted in the folder, such as a symbolic link to another
+    file, is never written through.
+    """
+    staged = None
     try:
-        with open(staged, "wb") as fp:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                    dir=target.parent)
+        staged = Path(name)
+        with os.fdopen(fd, "wb") as fp:
+            os.fchmod(fp.fileno(), 0o666 & ~_umask())
             fp.write(data)
         os.replace(staged, target)
     except OSError as err:
-        try:
-            staged.unlink()
-        except OSError:
-            pass
+        if staged is not None:
+            try:
+                staged.unlink()
+            except OSError:
+                pass
         raise OutputError(f"output {str(target)!r}: cannot write it ({_reason(err)})") from None
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (threads are safe)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_through(target: Path, data: bytes) -> None:
