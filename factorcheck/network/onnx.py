@@ -33,6 +33,7 @@ from typing import Any
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import require
 from factorcheck.io.onnx import load_onnx_structure
+from factorcheck.network.display import printable
 from factorcheck.network.rows import attention_row, conv_row, dense_row, transposed_row
 from factorcheck.network.shapes import _geometry, attr, propagate, transposed_output
 from factorcheck.network.table import LayerRow, NetworkTable, SkippedNode
@@ -125,7 +126,8 @@ def _inferred_graph(onnx: Any, model: Any, functions: dict, path: str) -> Any:
     try:
         return onnx.shape_inference.infer_shapes(model, data_prop=True).graph
     except Exception as err:  # onnx raises its own InferenceError and friends
-        raise FileFormatError(f"{path!r}: ONNX shape inference failed ({err})") from None
+        raise FileFormatError(f"{path!r}: ONNX shape inference failed ({printable(str(err))})"
+                              ) from None
 
 
 def _expanded_size(graph: Any, functions: dict, cache: dict, depth: int) -> int:
