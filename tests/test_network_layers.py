@@ -153,3 +153,30 @@ def test_standard_counterpart_of_a_3d_separable_block(onnx, tmp_path):
     block, = cmp.blocks
     assert (block.separable_macs, block.standard_macs) == (15552 + 4608, 124416)
     assert cmp.mac_ratio == sympy.Rational(35, 216) == cmp.param_ratio
+
+
+def test_matrix_products_not_batch_first_count_every_row(onnx, tmp_path):
+    # torch's MultiheadAttention works on (sequence, batch, features), Swin's attention on
+    # (windows * batch, heads, n, d): the first dimension is not the batch, so every row counts
+    #   x (1, 6, 16) -> (6, 1, 16) @ W (16, 8):       6*16*8 = 768 MACs, 128 params
+    #   Reshape (6, 8) -> Gemm with V (8, 4):           6*8*4 = 192 MACs,  32 params
+    #   Reshape (3, 2, 2, 2) windows; w @ w^T (3, 2, 2, 2): 3*2*2*2*2 = 48 MACs
+    make = onnx.helper.make_node
+    nodes = [make("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+             make("MatMul", ["t", "w"], ["h"], name="in_proj"),
+             make("Reshape", ["h", "flat"], ["h2"]),
+             make("Gemm", ["h2", "v"], ["o"], name="out_proj"),
+             make("Reshape", ["o", "win"], ["windows"]),
+             make("Transpose", ["windows"], ["wt"], perm=[0, 1, 3, 2]),
+             make("MatMul", ["windows", "wt"], ["y"], name="scores")]
+    inits = [weight(onnx, "w", (16, 8)), weight(onnx, "v", (8, 4)), ints(onnx, "flat", [6, 8]),
+             ints(onnx, "win", [3, 2, 2, 2])]
+    table = onnx_table(save(onnx, tmp_path / "m.onnx", nodes, inits, ["batch", 6, 16]))
+    assert [(r.name, r.type, r.macs, r.params) for r in table.rows] == [
+        ("in_proj", "fc", 768, 128), ("out_proj", "fc", 192, 32), ("scores", "attention", 48, 0)]
+    # with a batch of 2 given, each image costs the same: every row count halves exactly
+    nodes[2] = make("Reshape", ["h", "flat2"], ["h2"])
+    nodes[4] = make("Reshape", ["o", "win2"], ["windows"])
+    inits += [ints(onnx, "flat2", [12, 8]), ints(onnx, "win2", [6, 2, 2, 2])]
+    path = save(onnx, tmp_path / "m2.onnx", nodes, inits, ["batch", 6, 16])
+    assert onnx_table(path, input_shape=(2, 6, 16)).total_macs == 768 + 192 + 48

@@ -221,3 +221,16 @@ def test_mutated_graphs_give_a_table_or_a_clean_error(tmp_path_factory, data):
     except FactorcheckError:
         return
     assert format_table(table) and repr(table) and json.dumps(table.to_dict())
+
+
+def test_onnx_messages_reach_the_terminal_escaped(onnx, tmp_path, capsys):
+    # a node name with terminal escapes, in onnx's own message (a Relu without input) and ours
+    make = onnx.helper.make_node
+    name = "\x1b]0;owned\x07\x1b[31m"
+    for node, message in ((make("Relu", [], ["y"], name=name), "ONNX shape inference failed"),
+                          (make("Conv", ["x", "w"], ["y"], name=name, group=3), "group 3")):
+        path = save(onnx, tmp_path / "e.onnx", [node], [weight(onnx, "w", (4, 4, 3, 3))],
+                    [1, 4, 8, 8])
+        code, out, err = _run(capsys, path)
+        assert code == 2 and out == "" and message in err
+        assert "\x1b" not in err and "\x07" not in err and "\\x1b]0;owned\\x07" in err

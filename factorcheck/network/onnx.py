@@ -4,7 +4,10 @@ This module joins the file side (:mod:`factorcheck.io`) and the counting
 (:mod:`factorcheck.network.rows`), like :mod:`factorcheck.scan` does for
 separability, so that ``symbolic/`` knows nothing of files.
 
-What is counted, per input image (the first dimension is the batch):
+What is counted, per input image (the model input's first dimension is the
+batch; a convolution's first dimension is its batch, as ONNX defines it; a
+matrix product counts all its rows, divided by the batch size, since its
+first dimension need not be the batch: a sequence, or windows of an image):
 
 - ``Conv`` (1-D, 2-D, 3-D; grouped and depthwise) and ``ConvTranspose``;
 - ``Gemm`` and ``MatMul`` with a weight operand (an initializer, a ``Constant``
@@ -24,11 +27,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import require
 from factorcheck.io.onnx import conv_attribute_problem, load_onnx_structure
+from factorcheck.network.display import printable
 from factorcheck.network.rows import attention_row, conv_row, dense_row, transposed_row
 from factorcheck.network.shapes import _geometry, attr, propagate, transposed_output
 from factorcheck.network.table import LayerRow, NetworkTable, SkippedNode
@@ -91,7 +96,8 @@ def onnx_table(path: str | os.PathLike, *, input_shape: tuple[int, ...] | None =
     graph = _inferred_graph(onnx, model, functions, path)
     shapes = propagate(graph, {v.name: _value_dims(v)
                                for v in (*graph.input, *graph.value_info, *graph.output)})
-    rows, skipped = _onnx_rows(graph, shapes, bias, path, functions)
+    ctx = _Context(_constant_names(graph), bias, dims[0] if dims else 1)
+    rows, skipped = _onnx_rows(graph, shapes, ctx, path, functions)
     skipped += _hidden_layers(graph, functions)
     _check_size(rows, path)
     return NetworkTable(os.path.basename(path), tuple(rows), None, dims, bias, "",
@@ -120,7 +126,8 @@ def _inferred_graph(onnx: Any, model: Any, functions: dict, path: str) -> Any:
     try:
         return onnx.shape_inference.infer_shapes(model, data_prop=True).graph
     except Exception as err:  # onnx raises its own InferenceError and friends
-        raise FileFormatError(f"{path!r}: ONNX shape inference failed ({err})") from None
+        raise FileFormatError(f"{path!r}: ONNX shape inference failed ({printable(str(err))})"
+                              ) from None
 
 
 def _expanded_size(graph: Any, functions: dict, cache: dict, depth: int) -> int:
@@ -198,9 +205,17 @@ def _node_name(node: Any, position: int) -> str:
     return node.name or (node.output[0] if node.output else f"{node.op_type}_{position}")
 
 
-def _onnx_rows(graph: Any, shapes: dict, bias: bool, path: str,
+@dataclass(frozen=True)
+class _Context:
+    """What every row builder needs besides its node."""
+
+    constants: set[str]
+    bias: bool
+    batch: int
+
+
+def _onnx_rows(graph: Any, shapes: dict, ctx: _Context, path: str,
                functions: dict) -> tuple[list[LayerRow], list[SkippedNode]]:
-    constants = _constant_names(graph)
     rows: list[LayerRow] = []
     skipped: list[SkippedNode] = []
     for position, node in enumerate(graph.node):
@@ -224,8 +239,7 @@ def _onnx_rows(graph: Any, shapes: dict, bias: bool, path: str,
                 node.op_type))
             continue
         try:
-            row = _ROW_BUILDERS[node.op_type](len(rows) + 1, node, name, operands, out,
-                                              constants, bias)
+            row = _ROW_BUILDERS[node.op_type](len(rows) + 1, node, name, operands, out, ctx)
         except (FactorcheckError, ValueError, IndexError, TypeError, ArithmeticError) as err:
             raise FileFormatError(f"{path!r}: node {name!r} ({node.op_type}): {err}") from None
         rows.append(row)
@@ -255,8 +269,8 @@ def _has_bias(node: Any) -> bool:
     return len(node.input) > 2 and node.input[2] != ""
 
 
-def _conv(index: int, node: Any, name: str, operands: list, out: Any, constants: set,
-          bias: bool) -> LayerRow:
+def _conv(index: int, node: Any, name: str, operands: list, out: Any,
+          ctx: _Context) -> LayerRow:
     x, w = operands
     if len(x) < 3 or len(w) != len(x):
         raise ValueError(f"expected input and weight of the same rank >= 3, got {x} and {w}")
@@ -273,13 +287,13 @@ def _conv(index: int, node: Any, name: str, operands: list, out: Any, constants:
     strides, dilations, pads = _geometry(node, spatial, kernel)
     row = conv_row(index, name, (channels, *spatial), w[0], kernel, stride=strides,
                    padding=pads, dilation=dilations, groups=groups,
-                   bias=bias and _has_bias(node))
+                   bias=ctx.bias and _has_bias(node))
     _check_output(row, out)
     return row
 
 
-def _transposed(index: int, node: Any, name: str, operands: list, out: Any, constants: set,
-                bias: bool) -> LayerRow:
+def _transposed(index: int, node: Any, name: str, operands: list, out: Any,
+                ctx: _Context) -> LayerRow:
     x, w = operands
     groups = attr(node, "group", 1)
     if len(x) < 3 or len(w) != len(x) or groups < 1 or w[0] != x[1] or x[1] % groups:
@@ -291,36 +305,43 @@ def _transposed(index: int, node: Any, name: str, operands: list, out: Any, cons
         raise ValueError(f"computed output {computed}, but shape inference gives {out}")
     return transposed_row(index, name, x[1:], computed[1:], w[2:],
                           stride=attr(node, "strides", (1,) * (len(x) - 2)), groups=groups,
-                          bias=bias and _has_bias(node))
+                          bias=ctx.bias and _has_bias(node))
 
 
-def _gemm(index: int, node: Any, name: str, operands: list, out: Any, constants: set,
-          bias: bool) -> LayerRow:
+def _per_image(rows: int, batch: int) -> int:
+    """Rows of a matrix product per image: all rows over the batch (when they divide)."""
+    return rows // batch if rows % batch == 0 else rows
+
+
+def _gemm(index: int, node: Any, name: str, operands: list, out: Any,
+          ctx: _Context) -> LayerRow:
     a, b = operands
     if len(a) != 2 or len(b) != 2:
         raise ValueError(f"expected 2-D operands, got {a} and {b}")
-    features = a[0] if attr(node, "transA", 0) else a[1]
+    rows, features = (a[1], a[0]) if attr(node, "transA", 0) else (a[0], a[1])
     outputs = b[0] if attr(node, "transB", 0) else b[1]
-    if node.input[1] in constants or node.input[0] in constants:
-        return dense_row(index, name, features, outputs, bias=bias and _has_bias(node))
-    return attention_row(index, name, (features,), (features, outputs), (outputs,))
+    positions = _per_image(rows, ctx.batch)
+    if node.input[1] in ctx.constants or node.input[0] in ctx.constants:
+        return dense_row(index, name, features, outputs, positions=positions,
+                         bias=ctx.bias and _has_bias(node))
+    return attention_row(index, name, (positions, features), (positions, outputs),
+                         positions=positions)
 
 
-def _matmul(index: int, node: Any, name: str, operands: list, out: Any, constants: set,
-            bias: bool) -> LayerRow:
+def _matmul(index: int, node: Any, name: str, operands: list, out: Any,
+            ctx: _Context) -> LayerRow:
     a, b = operands
     if out is None or not a or not b or a[-1] != b[-2 if len(b) > 1 else 0]:
         raise ValueError(f"operands {a} and {b} do not multiply")
-    weight = node.input[1] in constants or node.input[0] in constants
-    if weight and len(b) == 2 and node.input[1] in constants:
-        positions = math.prod(a[1:-1]) if len(a) >= 3 else 1
+    positions = _per_image(math.prod(out[:-1]) if len(b) > 1 else math.prod(out), ctx.batch)
+    first, second = (node.input[i] in ctx.constants for i in (0, 1))
+    if second and len(b) == 2:
         return dense_row(index, name, a[-1], b[1], positions=positions)
-    per_image = tuple(out[1:]) if len(out) >= 2 else tuple(out)
-    row = attention_row(index, name, tuple(a[1:]) if len(a) >= 2 else tuple(a), b,
-                        per_image or (1,))
-    if weight:
-        constant = b if node.input[1] in constants else a
-        row = dataclasses.replace(row, type="fc", params=math.prod(constant))
+    a_shown, out_shown = (a[1:], out[1:]) if len(out) >= 3 and out[0] == ctx.batch else (a, out)
+    row = attention_row(index, name, tuple(a_shown), tuple(out_shown) or (1,),
+                        positions=positions)
+    if first or second:
+        row = dataclasses.replace(row, type="fc", params=math.prod(b if second else a))
     return row
 
 

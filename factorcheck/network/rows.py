@@ -13,7 +13,6 @@ expressions throughout.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from factorcheck.errors import FactorcheckError
@@ -130,19 +129,19 @@ def dense_row(index: int, name: str, features: Size, out_features: Size, *,
                     None, None, 1, cost.macs, cost.params, bias)
 
 
-def attention_row(index: int, name: str, a_shape: Sequence[int], b_shape: Sequence[int],
-                  out_shape: Sequence[int]) -> LayerRow:
+def attention_row(index: int, name: str, a_shape: Sequence[int], out_shape: Sequence[int], *,
+                  positions: int) -> LayerRow:
     """A product of two activations (``Q K^T``, ``A V``): MACs, no parameters.
 
-    The shapes are per image (batch removed); the output is ``(..., n, m)`` and
-    the shared dimension ``k = a_shape[-1]``, so MACs are ``prod(out) * k``.
+    ``positions`` output rows per image, each the product of a row of length
+    ``k = a_shape[-1]`` with ``m = out_shape[-1]`` columns: ``positions * k * m``
+    MACs.  The shapes are shown as given.
 
     Examples
     --------
-    >>> attention_row(1, "qk", (4, 10, 16), (4, 16, 10), (4, 10, 10)).macs   # 4*10*10*16
+    >>> attention_row(1, "qk", (4, 10, 16), (4, 10, 10), positions=40).macs   # 4*10*10*16
     6400
     """
-    positions = math.prod(out_shape[:-1]) if len(out_shape) > 1 else 1
     cost = conv_cost((positions, 1), 1, a_shape[-1], out_shape[-1])
     return LayerRow(index, name, "attention", tuple(a_shape), tuple(out_shape), None, None, 1,
                     cost.macs, 0, False)

@@ -70,7 +70,7 @@ class LayerRow:
         convolution), per image, ints or SymPy expressions.  A fully connected
         row on a sequence is ``(features, positions, 1)``; an ``attention`` row
         (a product of two activations) shows its first operand and its output
-        without the batch dimension.
+        (without the batch dimension when that leads).
     kernel, stride : tuple or None
         ``(kh, kw)`` and ``(sh, sw)`` (one entry per spatial axis); ``None`` for a
         fully connected or attention layer.
