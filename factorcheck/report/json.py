@@ -25,7 +25,8 @@ Top level::
                                           | null,
                                "slices": {"order", "energy_kept": [float], "ranks": [int],
                                           "singular_values": [[float]]} | null}]}],
-      "network": <the network table's to_dict()> | null
+      "network": <the network table's to_dict()> | null,
+      "decouple": [<DecoupleSection.to_dict()>, one per model, with --decouple]
     }
 
 ``sources[i].layers[k]`` describes the same layer as ``sources[i].scan.layers[k]``
@@ -125,6 +126,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "worked_example": _example_dict(report.worked_example),
         "sources": [_source_dict(s) for s in report.sources],
         "network": None if network is None else network.to_dict(),
+        "decouple": [section.to_dict() for section in report.decouple],
     }
 
 
