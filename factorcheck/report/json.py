@@ -26,7 +26,7 @@ Top level::
                                "slices": {"order", "energy_kept": [float], "ranks": [int],
                                           "singular_values": [[float]]} | null}]}],
       "network": <the network table's to_dict()> | null,
-      "decouple": [<DecoupleSection.to_dict()>, one per model, with --decouple]
+      "decouple": [<DecoupleSection.to_dict()>, one per model]   # only with --decouple
     }
 
 ``sources[i].layers[k]`` describes the same layer as ``sources[i].scan.layers[k]``
@@ -117,7 +117,7 @@ def report_dict(report: Report) -> dict[str, Any]:
     (1, '25/144', 'separable')
     """
     network = report.network
-    return {
+    result = {
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": "factorcheck", "version": report.version},
         "ok": report.ok,
@@ -126,8 +126,10 @@ def report_dict(report: Report) -> dict[str, Any]:
         "worked_example": _example_dict(report.worked_example),
         "sources": [_source_dict(s) for s in report.sources],
         "network": None if network is None else network.to_dict(),
-        "decouple": [section.to_dict() for section in report.decouple],
     }
+    if report.decouple:  # only with a decoupling plan (--decouple)
+        result["decouple"] = [section.to_dict() for section in report.decouple]
+    return result
 
 
 def render_json(report: Report) -> str:
