@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PLAN",
     "DecoupleSection",
-    "DecoupledLayer",
+    "PlannedLayer",
     "Plan",
     "build_decouple",
     "decouple_latex",
@@ -134,7 +134,7 @@ def parse_plan(spec: str | Mapping[str, Any] | Plan | None, order: str = "dw-pw"
 
 
 @dataclass(frozen=True, eq=False)
-class DecoupledLayer:
+class PlannedLayer:
     """One standard convolution: its trade-off curve and what the plan does with it.
 
     Attributes
@@ -214,7 +214,7 @@ class DecoupleSection:
     label : str
         The model's path as given.
     plan : Plan
-    layers : tuple of DecoupledLayer
+    layers : tuple of PlannedLayer
         Every standard convolution, in report order.
     skipped : tuple of (str, str)
         ``(name, reason)`` of the other analysed layers.
@@ -224,7 +224,7 @@ class DecoupleSection:
 
     label: str
     plan: Plan
-    layers: tuple[DecoupledLayer, ...]
+    layers: tuple[PlannedLayer, ...]
     skipped: tuple[tuple[str, str], ...]
     note: str
 
@@ -299,7 +299,7 @@ def _choose(kernel: Any, curve: Tradeoff, plan: Plan, grids: tuple) -> tuple[int
 
 
 def _layer(index: int, name: str, kernel: Any, plan: Plan, grids: tuple | None,
-           geometry: dict[str, Any]) -> DecoupledLayer:
+           geometry: dict[str, Any]) -> PlannedLayer:
     in_hw, out_hw = grids if grids is not None else (None, None)
     curve = tradeoff(kernel, in_hw, order=plan.order, **geometry)
     per = grids if grids is not None else ((1, 1), (1, 1))
@@ -307,12 +307,12 @@ def _layer(index: int, name: str, kernel: Any, plan: Plan, grids: tuple | None,
     standard, dsc = decoupled_cost(curve.shape, t, order=plan.order, input_hw=per[0],
                                    output_hw=per[1])
     if reason:
-        return DecoupledLayer(index, name, curve.shape, in_hw, out_hw, curve, None, reason,
+        return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, None, reason,
                               standard, standard, 0.0, 0.0 if in_hw is not None else None)
     approx = compose(decouple(kernel, terms=t, order=plan.order))
     bound = None if in_hw is None else error_bound(kernel, approx, in_hw, **geometry)
     distance = curve.rows[min(t, len(curve.rows)) - 1].relative_distance
-    return DecoupledLayer(index, name, curve.shape, in_hw, out_hw, curve, t, "", standard, dsc,
+    return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, t, "", standard, dsc,
                           distance, bound)
 
 
@@ -463,7 +463,7 @@ def _coords(xs: Sequence[float], ys: Sequence[float | None]) -> str:
                     if y is not None and y > LOG_FLOOR)
 
 
-def _latex_plot(la: DecoupledLayer) -> str:
+def _latex_plot(la: PlannedLayer) -> str:
     xs = [r.macs_ratio for r in la.curve.rows]
     lines = [(f"\\addplot+[mark size=1.2pt] coordinates "
               f"{{{_coords(xs, [r.relative_distance for r in la.curve.rows])}}};"),
