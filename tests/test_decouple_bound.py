@@ -213,3 +213,14 @@ def test_error_bound_bad_input():
         error_bound(np.ones((4, 2, 3, 3)), np.full((4, 2, 3, 3), np.nan), 8)
     with pytest.raises(factorcheck.FactorcheckError, match="overflows"):
         error_bound(np.full((1, 1, 1, 1), 1e308), np.full((1, 1, 1, 1), -1e308), 2)
+
+
+def test_rational_subnormal_and_huge_kernels():
+    from fractions import Fraction
+
+    exact = np.array([[[[Fraction(1, 3), Fraction(2, 3)], [1, 2]]]], dtype=object)
+    assert operator_norm(exact, 4) >= sigma_max(exact.astype(np.float64), (4, 4))
+    tiny = operator_norm(np.array([[[[1e-320, 0.0]]]]), 4)
+    assert tiny > 1e-320  # the subnormal result is rounded up, not down
+    huge = np.array([[[[Fraction(2) ** 2000, 1]]]], dtype=object)
+    assert operator_norm(huge, 4) == np.inf  # an honest bound beyond float64's range

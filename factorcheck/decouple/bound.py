@@ -79,8 +79,9 @@ from factorcheck.kernel import Kernel, as_kernel
 
 __all__ = ["error_bound", "operator_norm"]
 
-#: Unit roundoff of float64.
+#: Unit roundoff of float64, and its smallest normal number.
 _U = 2.0**-53
+_TINY = float(np.finfo(np.float64).tiny)
 #: Frequencies per chunk are chosen so a chunk holds about this many complex entries.
 _CHUNK_ENTRIES = 1 << 21
 
@@ -232,8 +233,10 @@ def _norm_bound(blocks: np.ndarray, grid: tuple[int, int], dilation: tuple[int, 
     bound = np.sqrt(np.maximum(lam, 0.0) + margin) * (1 + 8 * _U)
     if rounded_input:
         bound += 2 * _U * np.sqrt(taps * frob_sq)
-    with np.errstate(over="ignore"):
-        return float(np.ldexp(bound.max(), int(exponent) + extra))
+    with np.errstate(over="ignore", under="ignore"):
+        value = float(np.ldexp(bound.max(), int(exponent) + extra))  # inf beyond float64
+    # scaling by a power of two is exact, except into the subnormals: round up there
+    return float(np.nextafter(value, np.inf)) if value < _TINY else value
 
 
 # --------------------------------------------------------------------------- public
@@ -284,7 +287,8 @@ def operator_norm(
     -------
     float
         ``B`` with ``||conv_K(x)||_2 <= B ||x||_2`` for every input ``x`` of
-        that size, rounding errors of this computation included.
+        that size, rounding errors of this computation included (``inf``
+        when the norm is beyond float64's range, for huge rational kernels).
 
     Raises
     ------
