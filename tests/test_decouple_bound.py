@@ -224,3 +224,19 @@ def test_rational_subnormal_and_huge_kernels():
     assert tiny > 1e-320  # the subnormal result is rounded up, not down
     huge = np.array([[[[Fraction(2) ** 2000, 1]]]], dtype=object)
     assert operator_norm(huge, 4) == np.inf  # an honest bound beyond float64's range
+
+
+def test_rounding_of_rational_kernels_is_covered():
+    """fl(1/3) != 1/3: the bound between a rational kernel and its float64 rounding is not 0."""
+    from fractions import Fraction
+
+    third = np.full((2, 2, 3, 3), Fraction(1, 3), dtype=object)
+    rounded = third.astype(np.float64)
+    exact_gap = float(Fraction(1, 3) - Fraction(rounded[0, 0, 0, 0]))  # about 1.9e-17
+    assert exact_gap != 0
+    # every entry is off by exact_gap: the true error norm is |gap| * the ones-kernel's norm
+    true_error = abs(exact_gap) * sigma_max(np.ones((2, 2, 3, 3)), (5, 5))
+    assert error_bound(third, rounded, 5) >= true_error > 0
+    assert error_bound(rounded, rounded, 5) == 0.0
+    big = np.full((1, 1, 1, 2), 2**60 + 1, dtype=np.int64)  # not a float64: rounded
+    assert error_bound(big, big.astype(np.float64), 3) >= 1.0
