@@ -240,3 +240,16 @@ def test_rounding_of_rational_kernels_is_covered():
     assert error_bound(rounded, rounded, 5) == 0.0
     big = np.full((1, 1, 1, 2), 2**60 + 1, dtype=np.int64)  # not a float64: rounded
     assert error_bound(big, big.astype(np.float64), 3) >= 1.0
+
+
+@settings(max_examples=25)
+@given(n=st.integers(1, 4), m=st.integers(1, 3), k=st.integers(2, 3), terms=st.integers(1, 3),
+       h=st.integers(3, 6), stride=st.integers(1, 2), pad=st.integers(0, 2),
+       seed=st.integers(0, 2**16), order=st.sampled_from(["dw-pw", "pw-dw"]))
+def test_error_bound_dominates_the_worst_error_property(n, m, k, terms, h, stride, pad, seed,
+                                                        order):
+    kernel = np.random.default_rng(seed).normal(size=(n, m, k, k)).astype(np.float32)
+    approx = factorcheck.nearest_separable(kernel, multiplier=terms, order=order)
+    options = {"stride": stride, "padding": pad}
+    worst = sigma_max(kernel.astype(np.float64) - approx.astype(np.float64), (h, h), **options)
+    assert error_bound(kernel, approx, (h, h), **options) >= worst

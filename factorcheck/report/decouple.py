@@ -370,7 +370,10 @@ def build_decouple(source: SourceReport, plan: Plan, *, input_shape: Sequence[in
         if reason or weight is None:
             skipped.append((record.name, reason or "weight not found again in the file"))
             continue
-        kernel = as_kernel(to_canonical(weight.load(), record.layout))
-        geometry = _geometry(record, grid, kernel.shape)
-        layers.append(_layer(report_layer.index, record.name, kernel, plan, grid, geometry))
+        try:
+            kernel = as_kernel(to_canonical(weight.load(), record.layout))
+            geometry = _geometry(record, grid, kernel.shape)
+            layers.append(_layer(report_layer.index, record.name, kernel, plan, grid, geometry))
+        except FactorcheckError as err:  # one odd layer does not sink the report
+            skipped.append((record.name, f"could not be planned: {err}"))
     return DecoupleSection(os.fspath(path), plan, tuple(layers), tuple(skipped), note)
