@@ -27,6 +27,16 @@ stride 1 and "full" padding the bound approaches the true norm as the input
 grows (both tend to the supremum over all frequencies); for "same" padding
 it is close already on moderate inputs (the tests measure both).
 
+A stride ``s`` discards most outputs, so the bound above is loose for it
+(about 50% for stride 2 on random kernels).  The stride is then also handled
+exactly: with ``a = s q + r``, a strided convolution is a stride-1
+convolution of the input's ``s_h s_w`` polyphase components
+``x_r[i] = x[s i + r]`` with the kernel ``K_r[q] = K[s q + r]`` (``m s_h s_w``
+input channels, ``ceil(kh' / s)`` taps); splitting the padded input into its
+components is an isometry of the real input, so the same bound applies to
+that convolution on a ``ceil((H + pads) / s)`` grid.  The smaller of the two
+bounds is returned (within 4% of the true norm for stride 2 on a 12 x 12 input).
+
 How it is computed
 ------------------
 ``sigma_max(K^(w))^2`` is the largest eigenvalue of the Hermitian
@@ -71,6 +81,7 @@ References
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -134,13 +145,24 @@ def _padding(value: object) -> tuple[int, int, int, int]:
     )
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    """A validated convolution: the full-convolution grid and what the stride bound needs."""
+
+    grid: tuple[int, int]  # (H + kh' - 1, W + kw' - 1)
+    dilation: tuple[int, int]
+    stride: tuple[int, int]
+    padded: tuple[int, int]  # (H + top + bottom, W + left + right)
+    groups: int
+
+
 def _geometry(
     shape: tuple[int, int, int, int], input_hw: object, stride: object, padding: object,
     dilation: object, groups: object,
-) -> tuple[tuple[int, int], tuple[int, int], int]:
-    """Validate the convolution's options; return ``(grid, dilation, groups)``."""
+) -> _Geometry:
+    """Validate the convolution's options."""
     hw = _positive_pair(input_hw, "input_hw")
-    _positive_pair(stride, "stride")
+    step = _positive_pair(stride, "stride")
     dil = _positive_pair(dilation, "dilation")
     top, bottom, left, right = _padding(padding)
     n, _, kh, kw = shape
@@ -155,7 +177,8 @@ def _geometry(
             f"the dilated kernel extent {extent} is larger than the padded input {padded} "
             f"(input_hw {hw}, padding {(top, bottom, left, right)})"
         )
-    return (hw[0] + extent[0] - 1, hw[1] + extent[1] - 1), dil, int(groups)
+    grid = (hw[0] + extent[0] - 1, hw[1] + extent[1] - 1)
+    return _Geometry(grid, dil, step, padded, int(groups))
 
 
 # --------------------------------------------------------------------------- spectrum
@@ -236,6 +259,37 @@ def _norm_bound(blocks: np.ndarray, grid: tuple[int, int], dilation: tuple[int, 
         value = float(np.ldexp(bound.max(), int(exponent) + extra))  # inf beyond float64
     # scaling by a power of two is exact, except into the subnormals: round up there
     return float(np.nextafter(value, np.inf)) if value < _TINY else value
+
+
+def _polyphase(blocks: np.ndarray, dilation: tuple[int, int], stride: tuple[int, int]
+               ) -> np.ndarray:
+    """The stride-1 kernel on the stride's polyphase components of the input.
+
+    With ``a = s q + r``, ``y[p] = sum_a K[a] x[s p + a] = sum_r sum_q K[s q + r] x_r[p + q]``
+    where ``x_r[i] = x[s i + r]``: a stride-1 convolution of the ``s_h s_w m``
+    components with the kernel ``K_r[q] = K[s q + r]`` (dilation taps
+    included as zeros).  Splitting the padded input into components is an
+    isometry of the real input, so this convolution's bound bounds the strided one.
+    """
+    g, n, m, kh, kw = blocks.shape
+    (dh, dw), (sh, sw) = dilation, stride
+    qh, qw = -(-(dh * (kh - 1) + 1) // sh), -(-(dw * (kw - 1) + 1) // sw)
+    spread = np.zeros((g, n, m, qh * sh, qw * sw))
+    spread[..., : dh * (kh - 1) + 1 : dh, : dw * (kw - 1) + 1 : dw] = blocks
+    phases = spread.reshape(g, n, m, qh, sh, qw, sw).transpose(0, 1, 2, 4, 6, 3, 5)
+    return phases.reshape(g, n, m * sh * sw, qh, qw)
+
+
+def _certified(blocks: np.ndarray, geo: _Geometry, extra: int = 0) -> float:
+    """The bound of :func:`_norm_bound`; with a stride, also through the polyphase kernel
+    (much tighter: the stride's discarded outputs no longer count), the smaller of the two."""
+    direct = _norm_bound(blocks, geo.grid, geo.dilation, extra)
+    if geo.stride == (1, 1):
+        return direct
+    poly = _polyphase(blocks, geo.dilation, geo.stride)
+    qh, qw = poly.shape[-2:]
+    size = (-(-geo.padded[0] // geo.stride[0]), -(-geo.padded[1] // geo.stride[1]))
+    return min(direct, _norm_bound(poly, (size[0] + qh - 1, size[1] + qw - 1), (1, 1), extra))
 
 
 # --------------------------------------------------------------------------- public
@@ -351,10 +405,10 @@ def operator_norm(
     1.000000000...
     """
     k = _kernel(kernel, layout)
-    grid, dil, g = _geometry(k.shape, input_hw, stride, padding, dilation, groups)
-    blocks = _blocks(k, g)
+    geo = _geometry(k.shape, input_hw, stride, padding, dilation, groups)
+    blocks = _blocks(k, geo.groups)
     slack = _rounding_slack(blocks, k.exponent) if _rounded(k) else 0.0
-    return _up(_norm_bound(blocks, grid, dil, k.exponent) + slack)
+    return _up(_certified(blocks, geo, k.exponent) + slack)
 
 
 def error_bound(
@@ -402,12 +456,13 @@ def error_bound(
         raise FactorcheckError(
             f"kernel and approx must have the same shape, got {k.shape} and {p.shape} (OIHW)"
         )
-    grid, dil, g = _geometry(k.shape, input_hw, stride, padding, dilation, groups)
+    geo = _geometry(k.shape, input_hw, stride, padding, dilation, groups)
     with np.errstate(over="ignore", invalid="ignore"):
-        kb, pb = np.ldexp(_blocks(k, g), k.exponent), np.ldexp(_blocks(p, g), p.exponent)
+        kb = np.ldexp(_blocks(k, geo.groups), k.exponent)
+        pb = np.ldexp(_blocks(p, geo.groups), p.exponent)
         diff = kb - pb
     if not (np.isfinite(diff).all() and np.isfinite(kb).all() and np.isfinite(pb).all()):
         raise FactorcheckError("kernel - approx overflows float64; scale both kernels first")
     slack = _rounding_slack(diff)  # the subtraction
     slack += sum(_rounding_slack(b) for b, x in ((kb, k), (pb, p)) if _rounded(x))
-    return _up(_up(_norm_bound(diff, grid, dil) + slack))
+    return _up(_up(_certified(diff, geo) + slack))
