@@ -342,6 +342,13 @@ class TradeoffRow:
     error_bound : float or None
         Certified absolute bound :func:`~factorcheck.error_bound` on
         ``||conv_K(x) - conv_P(x)|| / ||x||`` (None without ``input_hw``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row = tradeoff(np.ones((4, 2, 3, 3))).rows[0]     # rank one: T = 1 is exact
+    >>> row.terms, row.macs_ratio, row.relative_distance, row.relative_error_bound
+    (1, 0.3611111111111111, 0.0, None)
     """
 
     terms: int
