@@ -56,8 +56,10 @@ error, with ``u = 2**-53`` and ``F = ||K||_F`` (after scaling):
 
 * the Gram products and the sums over tap pairs (``n_g kh kw`` terms per
   entry), the phases ``e^{-i<w,d>}`` (reduced exactly to ``[0, 2 pi)``,
-  then at most 32 ``u`` off), the sum over the ``D`` autocorrelation taps,
-  and ``eigvalsh``'s backward error (taken as ``8 r u ||G||``) together move
+  then at most 32 ``u`` off, assuming the C library's ``cos`` and ``sin``
+  are accurate to a few ulp), the sum over the ``D`` autocorrelation taps,
+  and ``eigvalsh``'s backward error (LAPACK's "modest multiple" of
+  ``u ||G||``, taken as ``8 r u ||G||``) together move
   the computed largest eigenvalue by at most
   ``lambda_margin = 2 u kh kw F^2 (n_g kh kw + 2 D + 8 r + 100)``: each term
   is at most ``gamma_k`` times ``|K|``'s own Gram, whose norm is at most
