@@ -342,6 +342,13 @@ class TradeoffRow:
     error_bound : float or None
         Certified absolute bound :func:`~factorcheck.error_bound` on
         ``||conv_K(x) - conv_P(x)|| / ||x||`` (None without ``input_hw``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row = tradeoff(np.ones((4, 2, 3, 3))).rows[0]     # rank one: T = 1 is exact
+    >>> row.terms, row.macs_ratio, row.relative_distance, row.relative_error_bound
+    (1, 0.3611111111111111, 0.0, None)
     """
 
     terms: int
@@ -526,7 +533,7 @@ def tradeoff(
     geometry = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     norm = None if input_hw is None else operator_norm(k, input_hw, **geometry)
     spec = _spectrum(_per_group(k, groups, order), order)
-    grids = _out_hw(k.shape, input_hw, stride, padding, dilation)
+    grids = _out_hw(k.shape, hw, stride, padding, dilation)
     rows = []
     for t in range(1, max(spec.rank, 1) + 1):
         err = relative = None

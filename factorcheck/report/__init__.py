@@ -34,6 +34,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from factorcheck.display import Displayable
 from factorcheck.errors import FactorcheckError, LatexError
@@ -143,6 +144,8 @@ def write(
     allow_external_data: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    decouple: Any = None,
+    input_shape: Sequence[int] | None = None,
 ) -> Written:
     """Build a report and write it, as LaTeX (optionally compiled to PDF), Markdown or JSON.
 
@@ -168,6 +171,8 @@ def write(
         Seconds allowed for each pdflatex run.
     progress : callable, optional
         ``progress(done, total, name)`` after each layer analysed (see :func:`build`).
+    decouple, input_shape
+        A decoupling plan, and a fixed input shape for it (see :func:`build`).
 
     Returns
     -------
@@ -194,7 +199,7 @@ def write(
             check_output(target, inputs=paths)  # before any work: never overwrite an input
     report = build(paths, order=order, multiplier=multiplier, rtol=rtol, layer=layer,
                    layout=layout, network=network, allow_external_data=allow_external_data,
-                   progress=progress)
+                   progress=progress, decouple=decouple, input_shape=input_shape)
     text = render(report, format)
     files: list[Path] = []
     if path is not None:
