@@ -600,7 +600,9 @@ def decouple_onnx(
     samples = [np.asarray(inputs)] if inputs is not None else \
         checks.make_inputs(model, max(verify, int(benchmark)), seed, input_shape)
     if verify or inputs is not None:
-        result = replace(result, verification=checks.verify(result, planned, samples, seed=seed))
+        seed_used = None if inputs is not None else seed
+        result = replace(result, verification=checks.verify(result, planned, samples,
+                                                            seed=seed_used))
     if benchmark:
         result = replace(result, benchmark=checks.benchmark(path, output, samples[0]))
     return result
