@@ -499,20 +499,35 @@ def load_full(path: str) -> tuple[Any, bool]:
     return model, external
 
 
-def save_checked(model: Any, output: str, external: bool) -> None:
-    """Save ``model`` (external data next to it when the source had some) and check it fully."""
+def save_checked(model: Any, output: str, external: bool, source: str) -> None:
+    """Save ``model`` (external data next to it when the source had some) and check it fully.
+
+    A rewrite that fails ``onnx.checker.check_model(full_check=True)`` is
+    removed again, and the error says whether the source model fails too.
+    """
     onnx = require("onnx", "onnx", "writing an .onnx file")
+    data = os.path.basename(output) + ".data"
     if external:
-        location = os.path.basename(output) + ".data"
         onnx.save(model, output, save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=location, size_threshold=1024)
+                  location=data, size_threshold=1024)
     else:
         onnx.save(model, output)
     try:
         onnx.checker.check_model(output, full_check=True)
     except Exception as err:
-        raise FileFormatError(f"{output!r}: the rewritten model fails onnx.checker ({err})"
-                              ) from None
+        for written in (output, os.path.join(os.path.dirname(output), data) if external else ""):
+            if written and os.path.exists(written):
+                os.remove(written)
+        raise FileFormatError(f"{output!r}: the rewrite fails onnx.checker ({err}); "
+                              f"{_source_verdict(onnx, source)}; nothing written") from None
+
+
+def _source_verdict(onnx: Any, source: str) -> str:
+    try:
+        onnx.checker.check_model(source, full_check=True)
+    except Exception as err:
+        return f"so does the source model ({err}): fix the source first"
+    return "the source model passes: please report this as a bug"
 
 
 def decouple_onnx(
@@ -595,7 +610,7 @@ def decouple_onnx(
         return result
     model, external = load_full(path)
     rewrite_graph(model, planned, result.order)
-    save_checked(model, output, external)
+    save_checked(model, output, external, path)
     result = replace(result, output=output)
     samples = [np.asarray(inputs)] if inputs is not None else \
         checks.make_inputs(model, max(verify, int(benchmark)), seed, input_shape)
