@@ -15,6 +15,15 @@ True
 """
 
 from factorcheck._version import __version__
+from factorcheck.decouple import (
+    Tradeoff,
+    TradeoffRow,
+    choose_terms,
+    decouple,
+    error_bound,
+    operator_norm,
+    tradeoff,
+)
 from factorcheck.errors import (
     DerivationError,
     FactorcheckError,
@@ -43,6 +52,11 @@ __all__ = [
     "nearest_separable",
     "scan",
     "scan_kernels",
+    "decouple",
+    "choose_terms",
+    "tradeoff",
+    "operator_norm",
+    "error_bound",
     # results
     "Analysis",
     "Factors",
@@ -50,6 +64,8 @@ __all__ = [
     "LayerRecord",
     "OrderResult",
     "SkippedLayer",
+    "Tradeoff",
+    "TradeoffRow",
     # constants
     "LAYOUTS",
     "ORDERS",
