@@ -40,13 +40,12 @@ from typing import Any
 import numpy as np
 
 from factorcheck.decouple.bound import error_bound, operator_norm
-from factorcheck.decouple.plan import choose_terms, compose, decouple
+from factorcheck.decouple.plan import choose_terms, compose, decouple, decoupled_cost
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import SkippedTensor, StoredKernel, require
 from factorcheck.io.onnx import load_onnx
 from factorcheck.onnx_network import onnx_table
 from factorcheck.separability import ORDERS, Factors, analyze
-from factorcheck.symbolic.cost import conv_cost
 
 __all__ = ["SCHEMA_VERSION", "DecoupleResult", "DecoupledLayer", "decouple_onnx", "plan_onnx"]
 
@@ -249,14 +248,8 @@ def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> N
 def _macs_after(order: str, shape: tuple, terms: int, in_hw: tuple, out_hw: tuple
                 ) -> tuple[int, int]:
     """MACs and parameters of the two factor convolutions (biases not counted)."""
-    n, m, kh, kw = shape
-    if order == "dw-pw":
-        first = conv_cost(out_hw, (kh, kw), m, m * terms, groups=m)
-        second = conv_cost(out_hw, 1, m * terms, n)
-    else:
-        first = conv_cost(in_hw, 1, m, n * terms)
-        second = conv_cost(out_hw, (kh, kw), n * terms, n, groups=n)
-    return int(first.macs + second.macs), int(first.params + second.params)
+    cost = decoupled_cost(shape, terms, order=order, input_hw=in_hw, output_hw=out_hw)[1]
+    return int(cost.macs), int(cost.params)
 
 
 def _unsupported(stored: StoredKernel, row: Any) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from factorcheck.decouple.plan import choose_terms, decouple
+from factorcheck.decouple.plan import choose_terms, decouple, decoupled_cost
 from factorcheck.errors import FactorcheckError
 from factorcheck.io._common import require
 
@@ -35,11 +35,8 @@ def _macs_per_output(order: str, shape: tuple, terms: int, stride: tuple) -> tup
     For ``pw-dw`` the pointwise step runs at the input's resolution, ``sh * sw``
     positions per output position.
     """
-    n, m, kh, kw = shape
-    before = n * m * kh * kw
-    if order == "dw-pw":
-        return before, m * terms * kh * kw + n * m * terms
-    return before, stride[0] * stride[1] * m * n * terms + n * terms * kh * kw
+    standard, decoupled = decoupled_cost(shape, terms, order=order, input_hw=tuple(stride))
+    return int(standard.macs), int(decoupled.macs)
 
 
 def _factor_convs(torch: Any, conv: Any, factors: Any, order: str, terms: int) -> Any:
