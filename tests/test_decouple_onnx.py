@@ -141,7 +141,7 @@ def test_exactness_judge_rejects_a_wrong_rewrite(tmp_path):
 
     model, _ = load_full(src)
     rewrite_graph(model, planned, "dw-pw")
-    save_checked(model, str(tmp_path / "bad.onnx"), False, src)
+    save_checked(model, str(tmp_path / "bad.onnx"), set(), src)
     bad = replace(result, output=str(tmp_path / "bad.onnx"))
     v = checks.verify(bad, planned, make_inputs(onnx.load(src), 2, seed=0))
     assert v.exact is False
@@ -225,8 +225,26 @@ def test_external_data_is_kept(tmp_path):
               size_threshold=0)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
+    (out_dir / "r.onnx.data").write_bytes(b"stale" * 1000)  # replaced, not appended to
     result = decouple_onnx(tmp_path / "ext.onnx", out_dir / "r.onnx", terms=9, verify=1)
     assert (out_dir / "r.onnx.data").is_file() and result.verification.exact
+    assert b"stale" not in (out_dir / "r.onnx.data").read_bytes()
+    with pytest.raises(FactorcheckError, match="external data"):  # never over the source's data
+        os.rename(tmp_path / "ext.bin", tmp_path / "x.onnx.data")
+        model = onnx.load(tmp_path / "ext.onnx", load_external_data=False)
+        for tensor in model.graph.initializer:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    entry.value = "x.onnx.data"
+        onnx.save(model, tmp_path / "ext2.onnx")
+        decouple_onnx(tmp_path / "ext2.onnx", tmp_path / "x.onnx", terms=9)
+    assert (tmp_path / "x.onnx.data").stat().st_size > 0
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path):
+    src = one_conv_onnx(tmp_path / "m.onnx")
+    with pytest.raises(FactorcheckError, match="cannot write"):
+        decouple_onnx(src, tmp_path / "missing" / "out.onnx", terms=1)
 
 
 @pytest.mark.parametrize("kwargs", [{"terms": 0}, {"terms": 2, "rtol": 0.1}, {},

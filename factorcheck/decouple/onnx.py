@@ -474,41 +474,54 @@ def _as_inputs(graph: Any) -> list[Any]:
             for t in graph.initializer if t.name not in listed]
 
 
-def load_full(path: str) -> tuple[Any, bool]:
-    """The whole model with its weights, and whether any of them were external data.
+def load_full(path: str) -> tuple[Any, set[str]]:
+    """The whole model with its weights, and the files its external data came from.
 
     External data is read by ``onnx`` from the model's folder, after
     :func:`~factorcheck.io.onnx.load_onnx` has checked every Conv weight's location.
     """
     onnx = require("onnx", "onnx", "rewriting an .onnx file")
+    folder = os.path.dirname(os.path.abspath(path))
     try:
         model = onnx.load(path, load_external_data=False)
-        external = any(t.data_location == 1 for t in model.graph.initializer)
-        if external:
-            onnx.external_data_helper.load_external_data_for_model(
-                model, os.path.dirname(os.path.abspath(path)))
+        files = {os.path.realpath(os.path.join(folder, entry.value))
+                 for t in model.graph.initializer if t.data_location == 1
+                 for entry in t.external_data if entry.key == "location"}
+        if files:
+            onnx.external_data_helper.load_external_data_for_model(model, folder)
     except Exception as err:  # already parsed once by load_onnx: this is rare
         raise FileFormatError(f"{path!r}: could not load the model ({err})") from None
-    return model, external
+    return model, files
 
 
-def save_checked(model: Any, output: str, external: bool, source: str) -> None:
-    """Save ``model`` (external data next to it when the source had some) and check it fully.
+def save_checked(model: Any, output: str, external: set[str], source: str) -> None:
+    """Save ``model`` and check it fully; with ``external`` data, put it in ``OUT.onnx.data``.
 
-    A rewrite that fails ``onnx.checker.check_model(full_check=True)`` is
-    removed again, and the error says whether the source model fails too.
+    ``external`` lists the source's external data files, which are never
+    overwritten.  A rewrite that fails
+    ``onnx.checker.check_model(full_check=True)`` is removed again, and the
+    error says whether the source model fails too.
     """
     onnx = require("onnx", "onnx", "writing an .onnx file")
-    data = os.path.basename(output) + ".data"
-    if external:
-        onnx.save(model, output, save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=data, size_threshold=1024)
-    else:
-        onnx.save(model, output)
+    folder, name = os.path.split(os.path.abspath(output))
+    data = os.path.join(folder, name + ".data")
+    if external and os.path.realpath(data) in external:
+        raise FactorcheckError(f"{data!r} holds the input model's external data; refused "
+                               "(choose another output name)")
+    try:
+        if external:
+            if os.path.exists(data):  # onnx appends to an existing data file
+                os.remove(data)
+            onnx.save(model, output, save_as_external_data=True, all_tensors_to_one_file=True,
+                      location=os.path.basename(data), size_threshold=1024)
+        else:
+            onnx.save(model, output)
+    except OSError as err:
+        raise FactorcheckError(f"{output!r}: cannot write the model ({err.strerror})") from None
     try:
         onnx.checker.check_model(output, full_check=True)
     except Exception as err:
-        for written in (output, os.path.join(os.path.dirname(output), data) if external else ""):
+        for written in (output, data if external else ""):
             if written and os.path.exists(written):
                 os.remove(written)
         raise FileFormatError(f"{output!r}: the rewrite fails onnx.checker ({err}); "
