@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from factorcheck.cli.network import parse_input_shape
-from factorcheck.decouple.onnx import DecoupleResult, decouple_onnx
+from factorcheck.decouple.onnx import decouple_onnx
+from factorcheck.decouple.result import DecoupleResult
 from factorcheck.errors import FactorcheckError
 from factorcheck.report.escape import printable, shorten
 from factorcheck.separability import ORDERS
