@@ -20,7 +20,9 @@ import sys
 from typing import Any
 
 from factorcheck.cli.check import add_scan_options
+from factorcheck.cli.network import parse_input_shape
 from factorcheck.report import DEFAULT_STEM, FORMATS, write
+from factorcheck.report.decouple import DEFAULT_PLAN
 
 __all__ = ["register", "run"]
 
@@ -59,6 +61,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--network", metavar="NAME", default=None,
                    help="add the cost table of a built-in network (e.g. mobilenet-v1)")
     add_scan_options(p)
+    p.add_argument("--decouple", nargs="?", const=DEFAULT_PLAN, default=None, metavar="PLAN",
+                   help="add each model's decoupling trade-off (cost against certified output "
+                        f"error); PLAN is terms=T, energy=E or rtol=R (default {DEFAULT_PLAN})")
+    p.add_argument("--input-shape", type=parse_input_shape, metavar="NxCxHxW", default=None,
+                   help="with --decouple, ONNX: fix a dynamic input shape, e.g. 1x3x224x224")
     p.add_argument("--timeout", type=float, default=120.0, metavar="S",
                    help="seconds allowed for each pdflatex run (default: 120)")
     p.set_defaults(func=run)
@@ -85,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         order=None if args.order == "both" else args.order, multiplier=args.multiplier,
         rtol=args.rtol, layer=args.layer, layout=args.layout, network=args.network,
         allow_external_data=not args.no_external_data, timeout=args.timeout,
+        decouple=getattr(args, "decouple", None), input_shape=getattr(args, "input_shape", None),
     )
     if not written.files:
         sys.stdout.write(written.text)

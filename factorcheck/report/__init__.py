@@ -34,6 +34,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from factorcheck.errors import FactorcheckError, LatexError
 from factorcheck.report.json import SCHEMA_VERSION, render_json
@@ -145,6 +146,8 @@ def write(
     network: str | None = None,
     allow_external_data: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
+    decouple: Any = None,
+    input_shape: Sequence[int] | None = None,
 ) -> Written:
     """Build a report and write it, as LaTeX (optionally compiled to PDF), Markdown or JSON.
 
@@ -168,6 +171,8 @@ def write(
         Add the cost table of a built-in network.
     timeout : float
         Seconds allowed for each pdflatex run.
+    decouple, input_shape
+        A decoupling plan, and a fixed input shape for it (see :func:`build`).
 
     Returns
     -------
@@ -190,7 +195,8 @@ def write(
     """
     path, format = _resolve(output, format, pdf)
     report = build(paths, order=order, multiplier=multiplier, rtol=rtol, layer=layer,
-                   layout=layout, network=network, allow_external_data=allow_external_data)
+                   layout=layout, network=network, allow_external_data=allow_external_data,
+                   decouple=decouple, input_shape=input_shape)
     text = render(report, format)
     files: list[Path] = []
     if path is not None:

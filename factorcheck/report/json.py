@@ -25,7 +25,8 @@ Top level::
                                           | null,
                                "slices": {"order", "energy_kept": [float], "ranks": [int],
                                           "singular_values": [[float]]} | null}]}],
-      "network": <the network table's to_dict()> | null
+      "network": <the network table's to_dict()> | null,
+      "decouple": [<DecoupleSection.to_dict()>, one per model]   # only with --decouple
     }
 
 ``sources[i].layers[k]`` describes the same layer as ``sources[i].scan.layers[k]``
@@ -116,7 +117,7 @@ def report_dict(report: Report) -> dict[str, Any]:
     (1, '25/144', 'separable')
     """
     network = report.network
-    return {
+    result = {
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": "factorcheck", "version": report.version},
         "ok": report.ok,
@@ -126,6 +127,9 @@ def report_dict(report: Report) -> dict[str, Any]:
         "sources": [_source_dict(s) for s in report.sources],
         "network": None if network is None else network.to_dict(),
     }
+    if report.decouple:  # only with a decoupling plan (--decouple)
+        result["decouple"] = [section.to_dict() for section in report.decouple]
+    return result
 
 
 def render_json(report: Report) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import sympy
 
+from factorcheck.report.decouple import decouple_latex
 from factorcheck.report.escape import latex_escape, latex_name
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict
@@ -585,5 +586,5 @@ def render_latex(report: Report) -> str:
     parts = [_PREAMBLE % {"version": latex_escape(report.version)}, _summary(report),
              _conventions(report), _proof_sections(report), _worked_example(report),
              *(_source_section(s) for s in report.sources), _network_section(report),
-             "\\end{document}\n"]
+             decouple_latex(report.decouple), "\\end{document}\n"]
     return "\n".join(p for p in parts if p)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import sympy
 
+from factorcheck.report.decouple import decouple_markdown
 from factorcheck.report.escape import markdown_escape
 from factorcheck.report.latex import DETAILED_LAYERS, MAX_COLUMN_ROWS, PROOF_SECTIONS
 from factorcheck.report.model import LayerReport, Report, SourceReport
@@ -303,5 +304,5 @@ def render_markdown(report: Report) -> str:
     """
     network = _network(report)
     parts = [_front(report), _proofs(report), _worked_example(report),
-             *(_source(s) for s in report.sources), network]
+             *(_source(s) for s in report.sources), network, decouple_markdown(report.decouple)]
     return "\n".join(p for p in parts if p).rstrip() + "\n"

@@ -28,6 +28,7 @@ from factorcheck._version import __version__
 from factorcheck.demo import demo_kernels
 from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import to_canonical
+from factorcheck.report.decouple import DecoupleSection, build_decouple, parse_plan
 from factorcheck.scan import LayerRecord, ScanResult, scan, scan_kernels
 from factorcheck.symbolic.cost import separable_cost, standard_cost
 from factorcheck.symbolic.derivation import Proof
@@ -189,6 +190,9 @@ class Report:
         when one was asked for.
     options : dict
         ``orders``, ``multiplier``, ``rtol``, ``layer``, ``layout``, ``network``.
+    decouple : tuple of DecoupleSection
+        One per model source when a decoupling plan was asked for
+        (:mod:`factorcheck.report.decouple`), else empty.
     """
 
     version: str
@@ -197,6 +201,7 @@ class Report:
     sources: tuple[SourceReport, ...]
     network: NetworkComparison | None
     options: dict[str, Any]
+    decouple: tuple[DecoupleSection, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -305,6 +310,8 @@ def build(
     network: str | None = None,
     proofs: Iterable[str] | None = None,
     allow_external_data: bool = True,
+    decouple: Any = None,
+    input_shape: Sequence[int] | None = None,
 ) -> Report:
     """Gather everything a report shows.
 
@@ -321,6 +328,12 @@ def build(
         Proof names (all by default).
     allow_external_data : bool
         ONNX: read external data from inside the model's folder, or refuse it.
+    decouple : str or dict, optional
+        A decoupling plan (``"energy=0.9"``, ``{"rtol": 0.1}``...): adds the
+        decoupling section of every model (:mod:`factorcheck.report.decouple`).
+    input_shape : sequence of int, optional
+        ONNX models with a dynamic input: the shape the decoupling section's
+        error bounds are computed for.
 
     Returns
     -------
@@ -352,7 +365,20 @@ def build(
         network=table,
         options={"orders": list(sources[0].scan.orders), "multiplier": multiplier,
                  "rtol": rtol, "layer": _as_list(layer), "layout": layout, "network": network},
+        decouple=_decouple(sources, decouple, order, input_shape, allow_external_data),
     )
+
+
+def _decouple(sources: Sequence[SourceReport], plan: Any, order: Any,
+              input_shape: Sequence[int] | None, allow_external_data: bool
+              ) -> tuple[DecoupleSection, ...]:
+    """The decoupling section of every model source, when a plan was asked for."""
+    if plan is None:
+        return ()
+    chosen = parse_plan(plan, order if order in ("dw-pw", "pw-dw") else "dw-pw")
+    return tuple(build_decouple(s, chosen, input_shape=input_shape,
+                                allow_external_data=allow_external_data)
+                 for s in sources if s.is_model)
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
