@@ -16,10 +16,10 @@ import pytest
 from fixtures_models import Conv, onnx_model, require
 
 from conftest import IN_CI
+from factorcheck.decouple._tables import onnx_table
 from factorcheck.decouple.onnx import _Names, decouple_onnx, plan_onnx
 from factorcheck.decouple.verify import EXACT_FACTOR, make_inputs
 from factorcheck.errors import FactorcheckError, FileFormatError
-from factorcheck.onnx_network import onnx_table
 from factorcheck.testing import one_conv_onnx
 
 onnx = require("onnx")

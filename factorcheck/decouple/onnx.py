@@ -14,8 +14,8 @@ two ``Conv`` nodes whose weights are the factors of
 
 The weights are read by :func:`factorcheck.io.onnx.load_onnx` (the same
 walker, checks and names as ``factorcheck check``), each layer's input size
-comes from ONNX shape inference (:func:`~factorcheck.onnx_network.onnx_table`,
-which also gives the MAC counts ``factorcheck network`` prints), and the error
+comes from ONNX shape inference (``onnx_table``, the table ``factorcheck
+network`` prints, which also gives the MAC counts), and the error
 bounds from :mod:`factorcheck.decouple.bound`.  The rest of the graph, the
 opset and any external data are kept; the output passes
 ``onnx.checker.check_model(full_check=True)``.
@@ -39,13 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from factorcheck.decouple._tables import onnx_table
 from factorcheck.decouple.bound import error_bound, operator_norm
 from factorcheck.decouple.plan import choose_terms, compose, decouple, decoupled_cost
 from factorcheck.decouple.result import SCHEMA_VERSION, DecoupledLayer, DecoupleResult
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import SkippedTensor, StoredKernel, require
 from factorcheck.io.onnx import load_onnx
-from factorcheck.onnx_network import onnx_table
 from factorcheck.separability import ORDERS, Factors, analyze
 
 __all__ = ["SCHEMA_VERSION", "DecoupleResult", "DecoupledLayer", "decouple_onnx", "plan_onnx"]

@@ -250,16 +250,16 @@ def _probe(source: str, planned: Sequence[Any]) -> tuple[Any, dict[str, tuple[st
     geometry (stride, padding as ``((top, bottom), (left, right))``, dilation).
     """
     onnx = require("onnx", "onnx", "verifying a rewrite")
+    from factorcheck.decouple._tables import conv_pads
     from factorcheck.decouple.onnx import _node_name, load_full
-    from factorcheck.onnx_network import _attr, _onnx_padding
 
     model, _ = load_full(source)
     convs = {_node_name(n, i): n for i, n in enumerate(model.graph.node) if n.op_type == "Conv"}
     listed, probes = {v.name for v in model.graph.output}, {}
     for p in planned:
         node, (_, _, kh, kw) = convs[p.stored.name], p.layer.kernel
-        stride, dilation = _attr(node, "strides", (1, 1)), _attr(node, "dilations", (1, 1))
-        padding = _onnx_padding(node, p.layer.input_hw, (kh, kw), stride, dilation)
+        stride, dilation = p.stored.strides or (1, 1), p.stored.dilations or (1, 1)
+        padding = conv_pads(node, p.layer.input_hw, (kh, kw), stride, dilation)
         probes[p.stored.name] = (node.input[0], {"stride": stride, "padding": padding,
                                                  "dilation": dilation})
         if node.input[0] not in listed:
