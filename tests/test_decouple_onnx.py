@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures_models import Conv, onnx_model, require
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import IN_CI
 from factorcheck.decouple._tables import onnx_table
@@ -81,6 +83,22 @@ def test_one_conv_exact_rewrite_matches_to_rounding(tmp_path, order, bias, strid
     scale = np.abs(before).max()
     np.testing.assert_allclose(after, before, rtol=0, atol=1e-5 * scale)
     assert np.abs(after - before).max() > 0 or scale == 0  # computed, not copied
+
+
+@settings(max_examples=12)
+@given(n=st.integers(1, 6), m=st.integers(1, 5), kh=st.integers(1, 4), kw=st.integers(2, 4),
+       stride=st.integers(1, 3), dilation=st.integers(1, 2), pad=st.integers(0, 2),
+       order=st.sampled_from(ORDERS), bias=st.booleans())
+def test_any_exact_rewrite_matches_and_counts_like_network(tmp_path_factory, n, m, kh, kw, stride,
+                                                           dilation, pad, order, bias):
+    folder = tmp_path_factory.mktemp("prop")
+    hw = (dilation * (kh - 1) + 3, dilation * (kw - 1) + 4)
+    src = one_conv_onnx(folder / "m.onnx", (n, m, kh, kw), input_hw=hw, bias=bias,
+                        stride=stride, dilation=dilation, pad=pad, rng=n * m + kh)
+    result = decouple_onnx(src, folder / "out.onnx", terms=kh * kw, order=order, verify=1)
+    assert result.exact and result.verification.exact is True
+    assert result.verification.max_ratio <= 1.0
+    assert onnx_table(result.output).total_macs == result.totals["macs_after"]
 
 
 @pytest.mark.parametrize("order", ORDERS)
