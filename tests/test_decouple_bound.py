@@ -213,3 +213,43 @@ def test_error_bound_bad_input():
         error_bound(np.ones((4, 2, 3, 3)), np.full((4, 2, 3, 3), np.nan), 8)
     with pytest.raises(factorcheck.FactorcheckError, match="overflows"):
         error_bound(np.full((1, 1, 1, 1), 1e308), np.full((1, 1, 1, 1), -1e308), 2)
+
+
+def test_rational_subnormal_and_huge_kernels():
+    from fractions import Fraction
+
+    exact = np.array([[[[Fraction(1, 3), Fraction(2, 3)], [1, 2]]]], dtype=object)
+    assert operator_norm(exact, 4) >= sigma_max(exact.astype(np.float64), (4, 4))
+    tiny = operator_norm(np.array([[[[1e-320, 0.0]]]]), 4)
+    assert tiny > 1e-320  # the subnormal result is rounded up, not down
+    huge = np.array([[[[Fraction(2) ** 2000, 1]]]], dtype=object)
+    assert operator_norm(huge, 4) == np.inf  # an honest bound beyond float64's range
+
+
+def test_rounding_of_rational_kernels_is_covered():
+    """fl(1/3) != 1/3: the bound between a rational kernel and its float64 rounding is not 0."""
+    from fractions import Fraction
+
+    third = np.full((2, 2, 3, 3), Fraction(1, 3), dtype=object)
+    rounded = third.astype(np.float64)
+    exact_gap = float(Fraction(1, 3) - Fraction(rounded[0, 0, 0, 0]))  # about 1.9e-17
+    assert exact_gap != 0
+    # every entry is off by exact_gap: the true error norm is |gap| * the ones-kernel's norm
+    true_error = abs(exact_gap) * sigma_max(np.ones((2, 2, 3, 3)), (5, 5))
+    assert error_bound(third, rounded, 5) >= true_error > 0
+    assert error_bound(rounded, rounded, 5) == 0.0
+    big = np.full((1, 1, 1, 2), 2**60 + 1, dtype=np.int64)  # not a float64: rounded
+    assert error_bound(big, big.astype(np.float64), 3) >= 1.0
+
+
+@settings(max_examples=25)
+@given(n=st.integers(1, 4), m=st.integers(1, 3), k=st.integers(2, 3), terms=st.integers(1, 3),
+       h=st.integers(3, 6), stride=st.integers(1, 2), pad=st.integers(0, 2),
+       seed=st.integers(0, 2**16), order=st.sampled_from(["dw-pw", "pw-dw"]))
+def test_error_bound_dominates_the_worst_error_property(n, m, k, terms, h, stride, pad, seed,
+                                                        order):
+    kernel = np.random.default_rng(seed).normal(size=(n, m, k, k)).astype(np.float32)
+    approx = factorcheck.nearest_separable(kernel, multiplier=terms, order=order)
+    options = {"stride": stride, "padding": pad}
+    worst = sigma_max(kernel.astype(np.float64) - approx.astype(np.float64), (h, h), **options)
+    assert error_bound(kernel, approx, (h, h), **options) >= worst

@@ -209,3 +209,25 @@ def test_tradeoff_bad_input():
         tradeoff(np.ones((4, 2, 3, 3)), 8, stride=0)
     with pytest.raises(factorcheck.KernelError):
         decouple([[1.0, 2.0]], terms=1)
+
+
+def test_tradeoff_absolute_bounds_and_integer_sizes():
+    k = np.random.default_rng(12).normal(size=(6, 4, 3, 3))
+    t = tradeoff(k, 9, padding=1)
+    assert t.input_hw == (9, 9)
+    for r in t.rows:
+        approx = factorcheck.nearest_separable(k, multiplier=r.terms)
+        assert r.error_bound == factorcheck.error_bound(k, approx, 9, padding=1)
+        assert r.relative_error_bound == r.error_bound / t.layer_norm
+    exact = tradeoff(np.ones((2, 2, 3, 3), dtype=np.int8), 5)
+    assert len(exact.rows) == 1 and exact.rows[0].relative_distance == 0.0
+
+
+def test_decoupled_cost_matches_the_report_cost_model():
+    from factorcheck.decouple import decoupled_cost
+
+    for shape, t in (((16, 3, 3, 3), 1), ((64, 32, 3, 3), 4), ((8, 8, 5, 3), 7)):
+        standard, dsc = decoupled_cost(shape, t)
+        costs = layer_costs(shape, 1, t)
+        assert (standard.macs, dsc.macs, standard.params, dsc.params) == (
+            costs.standard_macs, costs.dsc_macs, costs.standard_params, costs.dsc_params)

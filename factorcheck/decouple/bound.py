@@ -54,9 +54,10 @@ error, with ``u = 2**-53`` and ``F = ||K||_F`` (after scaling):
   ``kh kw F^2`` (Higham, *Accuracy and Stability*, 2nd ed., ch. 3), and the
   factor 2 absorbs the ``1/(1 - k u)`` of ``gamma_k``;
 * the square root and the final scaling: a factor ``1 + 8 u``;
-* the kernel itself being rounded to float64 (integer kernels, or the
-  difference ``K - P`` in :func:`error_bound`): each entry at most ``u``
-  relative, which moves the norm by at most ``u sqrt(kh kw) F``, added.
+* the kernel itself being rounded to float64 (rational kernels, integers
+  beyond 2**53, the difference ``K - P`` in :func:`error_bound`, and there
+  both kernels when they are rational): each entry at most ``u`` relative,
+  which moves the norm by at most ``u sqrt(kh kw) ||K||_F``, added (doubled).
 
 Since ``sigma_max^2 >= F^2 / r`` (Parseval), the margin is a relative
 ``O(u (kh kw)^2 n_g r)`` at most: about 1e-9 for 512 channels and 3 x 3.
@@ -79,8 +80,9 @@ from factorcheck.kernel import Kernel, as_kernel
 
 __all__ = ["error_bound", "operator_norm"]
 
-#: Unit roundoff of float64.
+#: Unit roundoff of float64, and its smallest normal number.
 _U = 2.0**-53
+_TINY = float(np.finfo(np.float64).tiny)
 #: Frequencies per chunk are chosen so a chunk holds about this many complex entries.
 _CHUNK_ENTRIES = 1 << 21
 
@@ -212,7 +214,7 @@ def _largest_eigenvalues(c: np.ndarray, grid: tuple[int, int], offsets: tuple) -
 
 
 def _norm_bound(blocks: np.ndarray, grid: tuple[int, int], dilation: tuple[int, int],
-                rounded_input: bool, extra: int = 0) -> float:
+                extra: int = 0) -> float:
     """The certified bound for float64 blocks ``(G, n_g, m_g, kh, kw)`` (see the module).
 
     Each group gets its own margin (from its own norm); the bound is the
@@ -230,10 +232,10 @@ def _norm_bound(blocks: np.ndarray, grid: tuple[int, int], dilation: tuple[int, 
     frob_sq = np.sum(scaled**2, axis=(1, 2, 3, 4)) * (1 + 4 * _U * scaled[0].size)
     margin = 2 * _U * taps * frob_sq * (n_g * taps + 2 * c.shape[1] + 8 * r + 100)
     bound = np.sqrt(np.maximum(lam, 0.0) + margin) * (1 + 8 * _U)
-    if rounded_input:
-        bound += 2 * _U * np.sqrt(taps * frob_sq)
-    with np.errstate(over="ignore"):
-        return float(np.ldexp(bound.max(), int(exponent) + extra))
+    with np.errstate(over="ignore", under="ignore"):
+        value = float(np.ldexp(bound.max(), int(exponent) + extra))  # inf beyond float64
+    # scaling by a power of two is exact, except into the subnormals: round up there
+    return float(np.nextafter(value, np.inf)) if value < _TINY else value
 
 
 # --------------------------------------------------------------------------- public
@@ -243,12 +245,43 @@ def _kernel(kernel: Any, layout: str) -> Kernel:
     return kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
 
 
-def _blocks(k: Kernel, groups: int) -> tuple[np.ndarray, bool]:
-    """Float64 blocks ``(G, n/G, m/G, kh, kw)`` (times ``2**-k.exponent``), and whether
-    converting them rounded (integer and rational kernels)."""
+def _blocks(k: Kernel, groups: int) -> np.ndarray:
+    """Float64 blocks ``(G, n/G, m/G, kh, kw)``, times ``2**-k.exponent``."""
     n, m_g, kh, kw = k.shape
-    wide = k.as_float().astype(np.float64)
-    return wide.reshape(groups, n // groups, m_g, kh, kw), k.exact
+    return k.as_float().astype(np.float64).reshape(groups, n // groups, m_g, kh, kw)
+
+
+def _rounding_slack(blocks: np.ndarray, exponent: int = 0) -> float:
+    """A bound on ``||conv_E||_2`` for any ``E`` with ``|E| <= u |B|`` entrywise.
+
+    ``||conv_E||_2 <= || sum_t |E_t| ||_2 <= u sqrt(kh kw) ||B||_F`` (each
+    tap's shift is a contraction; Cauchy-Schwarz over the taps); doubled for
+    the rounding of this very computation.  It covers a kernel rounded to
+    float64 (rationals, integers beyond 2**53) and a rounded subtraction.
+    """
+    biggest = float(np.abs(blocks).max()) if blocks.size else 0.0
+    if biggest == 0.0:
+        return 0.0
+    _, e = np.frexp(biggest)
+    frob = float(np.sqrt(np.sum(np.ldexp(blocks, -int(e)) ** 2)))
+    taps = blocks.shape[-2] * blocks.shape[-1]
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(2 * _U * np.sqrt(taps) * frob * (1 + 4 * _U * blocks.size),
+                              int(e) + exponent))
+
+
+def _rounded(k: Kernel) -> bool:
+    """Whether converting ``k`` to float64 may have rounded it."""
+    if not k.exact:
+        return False  # float16/32/64 widen exactly
+    if k.data.dtype.kind in "iu":
+        return bool(np.abs(k.data).max(initial=0) > 2**53)
+    return True
+
+
+def _up(total: float) -> float:
+    """A float at least the exact sum that ``total`` rounded (sums of two non-negative terms)."""
+    return float(np.nextafter(total, np.inf)) if total > 0 else total
 
 
 def operator_norm(
@@ -284,7 +317,8 @@ def operator_norm(
     -------
     float
         ``B`` with ``||conv_K(x)||_2 <= B ||x||_2`` for every input ``x`` of
-        that size, rounding errors of this computation included.
+        that size, rounding errors of this computation included (``inf``
+        when the norm is beyond float64's range, for huge rational kernels).
 
     Raises
     ------
@@ -318,8 +352,9 @@ def operator_norm(
     """
     k = _kernel(kernel, layout)
     grid, dil, g = _geometry(k.shape, input_hw, stride, padding, dilation, groups)
-    blocks, rounded = _blocks(k, g)
-    return _norm_bound(blocks, grid, dil, rounded, k.exponent)
+    blocks = _blocks(k, g)
+    slack = _rounding_slack(blocks, k.exponent) if _rounded(k) else 0.0
+    return _up(_norm_bound(blocks, grid, dil, k.exponent) + slack)
 
 
 def error_bound(
@@ -369,7 +404,10 @@ def error_bound(
         )
     grid, dil, g = _geometry(k.shape, input_hw, stride, padding, dilation, groups)
     with np.errstate(over="ignore", invalid="ignore"):
-        diff = np.ldexp(_blocks(k, g)[0], k.exponent) - np.ldexp(_blocks(p, g)[0], p.exponent)
-    if not np.isfinite(diff).all():
+        kb, pb = np.ldexp(_blocks(k, g), k.exponent), np.ldexp(_blocks(p, g), p.exponent)
+        diff = kb - pb
+    if not (np.isfinite(diff).all() and np.isfinite(kb).all() and np.isfinite(pb).all()):
         raise FactorcheckError("kernel - approx overflows float64; scale both kernels first")
-    return _norm_bound(diff, grid, dil, rounded_input=True)
+    slack = _rounding_slack(diff)  # the subtraction
+    slack += sum(_rounding_slack(b) for b, x in ((kb, k), (pb, p)) if _rounded(x))
+    return _up(_up(_norm_bound(diff, grid, dil) + slack))

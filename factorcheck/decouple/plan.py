@@ -526,7 +526,7 @@ def tradeoff(
     geometry = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     norm = None if input_hw is None else operator_norm(k, input_hw, **geometry)
     spec = _spectrum(_per_group(k, groups, order), order)
-    grids = _out_hw(k.shape, input_hw, stride, padding, dilation)
+    grids = _out_hw(k.shape, hw, stride, padding, dilation)
     rows = []
     for t in range(1, max(spec.rank, 1) + 1):
         err = relative = None

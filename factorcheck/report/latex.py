@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import sympy
 
-from factorcheck.report.decouple import decouple_latex
+from factorcheck.report.decouple_text import decouple_latex
 from factorcheck.report.escape import latex_escape, latex_name
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio, verdict

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import sympy
 
-from factorcheck.report.decouple import decouple_markdown
+from factorcheck.report.decouple_text import decouple_markdown
 from factorcheck.report.escape import markdown_escape
 from factorcheck.report.latex import DETAILED_LAYERS, MAX_COLUMN_ROWS, PROOF_SECTIONS
 from factorcheck.report.model import LayerReport, Report, SourceReport
