@@ -21,7 +21,8 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 collect_ignore = ["factorcheck/__main__.py"]
 
 #: Modules whose doctests need an optional extra that is not in the ``test`` extra.
-_DOCTESTS_NEEDING = {"factorcheck/io/torch.py": "torch", "factorcheck/io/memory.py": "torch"}
+_DOCTESTS_NEEDING = {"factorcheck/io/torch.py": "torch", "factorcheck/io/memory.py": "torch",
+                     "factorcheck/torch.py": "torch", "factorcheck/decouple/torch.py": "torch"}
 for _module, _extra in _DOCTESTS_NEEDING.items():
     if importlib.util.find_spec(_extra) is None and not IN_CI:  # in CI a missing extra fails
         collect_ignore.append(_module)

@@ -14,7 +14,8 @@ from factorcheck.errors import FactorcheckError
 from factorcheck.kernel import check_layout, from_canonical
 from factorcheck.separability import ORDERS
 
-__all__ = ["kernel_with_spectrum", "near_separable_kernel", "random_separable_kernel"]
+__all__ = ["kernel_with_spectrum", "near_separable_kernel", "one_conv_onnx",
+           "random_separable_kernel"]
 
 
 def _rng(rng: Any) -> np.random.Generator:
@@ -144,3 +145,53 @@ def near_separable_kernel(
     sigma = np.concatenate([head, tail * t], axis=1)
     kernel = kernel_with_spectrum(shape, sigma, order=order, rng=gen, layout=layout)
     return kernel, float(np.sqrt((sigma[:, multiplier:] ** 2).sum()))
+
+
+def one_conv_onnx(
+    path: Any,
+    shape: tuple[int, int, int, int] = (8, 4, 3, 3),
+    *,
+    input_hw: tuple[int, int] = (12, 12),
+    bias: bool = False,
+    stride: int = 1,
+    dilation: int = 1,
+    pad: int = 1,
+    constant: bool = False,
+    rng: Any = 0,
+) -> str:
+    """Write an ONNX model of one ``Conv`` (Gaussian float32 weight, input ``x`` of 1 x M x H x W).
+
+    ``constant=True`` stores the weight in a ``Constant`` node (as PaddlePaddle
+    exports do) instead of an initializer.  Needs the ``onnx`` package.
+
+    Examples
+    --------
+    >>> import os, tempfile, onnx
+    >>> path = one_conv_onnx(os.path.join(tempfile.mkdtemp(), "m.onnx"), bias=True)
+    >>> [n.op_type for n in onnx.load(path).graph.node], len(onnx.load(path).graph.initializer)
+    (['Conv'], 2)
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    gen = _rng(rng)
+    n, m, kh, kw = shape
+    out_hw = [(size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+              for size, k in zip(input_hw, (kh, kw), strict=True)]
+    weight = numpy_helper.from_array(gen.normal(size=shape).astype(np.float32), "w")
+    inits = [] if constant else [weight]
+    nodes = [helper.make_node("Constant", [], ["w"], value=weight)] if constant else []
+    inputs = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(gen.normal(size=n).astype(np.float32), "b"))
+        inputs.append("b")
+    nodes.append(helper.make_node("Conv", inputs, ["y"], name="conv", kernel_shape=[kh, kw],
+                                  strides=[stride] * 2, dilations=[dilation] * 2,
+                                  pads=[pad] * 4))
+    graph = helper.make_graph(
+        nodes, "one_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                          [1, m, *input_hw])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n, *out_hw])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+    return str(path)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factorcheck.network import onnx_table
 from fixtures_models import require
 
 import factorcheck
@@ -18,6 +17,7 @@ from conftest import IN_CI
 from factorcheck.cli import main
 from factorcheck.conv import conv2d
 from factorcheck.decouple import compose, decouple
+from factorcheck.network import onnx_table
 from factorcheck.report import render
 from factorcheck.report.decouple import DEFAULT_PLAN, parse_plan
 from factorcheck.report.model import build

@@ -25,7 +25,7 @@ from factorcheck.errors import FactorcheckError
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("check", "prove", "cost", "network", "report")
+COMMANDS: tuple[str, ...] = ("check", "prove", "cost", "network", "report", "decouple")
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
