@@ -39,13 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from factorcheck.decouple._tables import onnx_table
 from factorcheck.decouple.bound import error_bound, operator_norm
 from factorcheck.decouple.plan import choose_terms, compose, decouple, decoupled_cost
 from factorcheck.decouple.result import SCHEMA_VERSION, DecoupledLayer, DecoupleResult
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import SkippedTensor, StoredKernel, require
 from factorcheck.io.onnx import load_onnx
+from factorcheck.network.onnx import onnx_table
 from factorcheck.separability import ORDERS, Factors, analyze
 
 __all__ = ["SCHEMA_VERSION", "DecoupleResult", "DecoupledLayer", "decouple_onnx", "plan_onnx"]

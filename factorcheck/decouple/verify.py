@@ -250,8 +250,8 @@ def _probe(source: str, planned: Sequence[Any]) -> tuple[Any, dict[str, tuple[st
     geometry (stride, padding as ``((top, bottom), (left, right))``, dilation).
     """
     onnx = require("onnx", "onnx", "verifying a rewrite")
-    from factorcheck.decouple._tables import conv_pads
     from factorcheck.decouple.onnx import _node_name, load_full
+    from factorcheck.network.shapes import conv_pads
 
     model, _ = load_full(source)
     convs = {_node_name(n, i): n for i, n in enumerate(model.graph.node) if n.op_type == "Conv"}
