@@ -29,7 +29,7 @@ from pathlib import Path
 import onnx
 
 from factorcheck.decouple import verify as checks
-from factorcheck.decouple._tables import onnx_table
+from factorcheck.network import onnx_table
 from factorcheck.decouple.onnx import decouple_onnx
 
 sys.path.insert(0, str(Path(__file__).parent))

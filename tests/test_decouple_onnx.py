@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import IN_CI
-from factorcheck.decouple._tables import onnx_table
+from factorcheck.network import onnx_table
 from factorcheck.decouple.onnx import _Names, decouple_onnx, plan_onnx
 from factorcheck.decouple.verify import EXACT_FACTOR, make_inputs
 from factorcheck.errors import FactorcheckError, FileFormatError
