@@ -25,7 +25,8 @@ from factorcheck.report.model import build
 NASTY = r"c2_\input{x}&100%"
 
 
-def chain_model(path: Path, batch: int | str = 1, separable: bool = False) -> Path:
+def chain_model(path: Path, batch: int | str = 1, separable: bool = False,
+                side: int | str = 16) -> Path:
     """x (3x16x16) -> c1 3x3 -> c2 3x3 stride 2 dilation 2 -> depthwise -> pointwise;
     c1 is exactly separable (T = 1) when asked."""
     onnx = require("onnx")
@@ -45,7 +46,7 @@ def chain_model(path: Path, batch: int | str = 1, separable: bool = False) -> Pa
     ]
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
-                                                   [batch, 3, 16, 16])],
+                                                   [batch, 3, side, side])],
         [helper.make_tensor_value_info("y4", onnx.TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     path.write_bytes(model.SerializeToString())
@@ -119,8 +120,14 @@ def test_json_markdown_and_latex_carry_the_same_numbers(report):
     assert "\\input{x}" not in tex  # the nasty name is escaped
 
 
-def test_without_input_sizes_there_are_no_bounds(tmp_path):
+def test_a_dynamic_batch_still_gives_bounds_per_image(tmp_path):
     dynamic = chain_model(tmp_path / "d.onnx", batch="N")
+    section, = build([dynamic], proofs=[], decouple="rtol=0.5").decouple
+    assert section.note == "" and all(la.error_bound is not None for la in section.layers)
+
+
+def test_without_input_sizes_there_are_no_bounds(tmp_path):
+    dynamic = chain_model(tmp_path / "d.onnx", batch="N", side="S")
     section, = build([dynamic], proofs=[], decouple="rtol=0.5").decouple
     assert "no input sizes" in section.note
     assert all(la.error_bound is None and la.input_hw is None for la in section.layers)
