@@ -127,9 +127,10 @@ class Analysis(Displayable):
 
     Notes
     -----
-    Lazy fields: for float kernels and multiplier 1, :func:`analyze` decides
-    from the largest eigenvalue of each slice's Gram matrix (certified, see
-    the README), and ``singular_values`` is computed on first read, then
+    Lazy fields: for float kernels and multiplier 1 (with at least
+    ``_FAST_MIN_GRAM_ENTRIES`` Gram entries), :func:`analyze` decides from
+    the largest eigenvalue of each slice's Gram matrix (certified, see the
+    README), and ``singular_values`` is computed on first read, then
     cached; ``ranks`` and ``min_multiplier`` too when the certificates leave
     a slice's rank open (coarse tolerances such as float16's).  The values
     are those an eager computation gives.  Every other field, and every
