@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -231,3 +233,20 @@ def test_decoupled_cost_matches_the_report_cost_model():
         costs = layer_costs(shape, 1, t)
         assert (standard.macs, dsc.macs, standard.params, dsc.params) == (
             costs.standard_macs, costs.dsc_macs, costs.standard_params, costs.dsc_params)
+
+
+@settings(max_examples=25)
+@given(n=st.integers(1, 8), m=st.integers(1, 4), kh=st.integers(1, 3), kw=st.integers(2, 3),
+       seed=st.integers(0, 2**16), order=st.sampled_from(["dw-pw", "pw-dw"]))
+def test_tradeoff_curve_is_monotone(n, m, kh, kw, seed, order):
+    k = np.random.default_rng(seed).normal(size=(n, m, kh, kw))
+    rows = tradeoff(k, order=order).rows
+    cap = min(n if order == "dw-pw" else m, kh * kw)
+    assert 1 <= len(rows) <= cap
+    ratios = [r.macs_ratio for r in rows]
+    distances = [r.relative_distance for r in rows]
+    energies = [r.energy_kept for r in rows]
+    assert ratios == sorted(ratios) and len(set(ratios)) == len(ratios)
+    assert all(a >= b - 1e-15 for a, b in itertools.pairwise(distances))
+    assert all(a <= b + 1e-15 for a, b in itertools.pairwise(energies))
+    assert distances[-1] < 1e-12 and energies[-1] > 1 - 1e-12  # the last row is exact

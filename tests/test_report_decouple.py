@@ -76,6 +76,10 @@ def test_section_lists_standard_layers_with_real_sizes(report, model):
     assert c2.decoupled.macs == 8 * 8 * (8 * 2 * 9 + 8 * 2 * 16)
     assert section.total("macs") == (c1.standard.macs + c2.standard.macs,
                                      c1.decoupled.macs + c2.decoupled.macs)
+    assert section.model_macs == table.total_macs  # every conv, as `factorcheck network`
+    totals = section.to_dict()["totals"]
+    saved = section.total("macs")[0] - section.total("macs")[1]
+    assert totals["model_macs_after"] == table.total_macs - saved
 
 
 def test_certified_error_holds_on_the_real_layer(report, model):

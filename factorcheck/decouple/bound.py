@@ -43,8 +43,9 @@ How it is computed
 ``G(w) = K^(w)^H K^(w)`` (or ``K^(w) K^(w)^H``, the smaller side ``r``).  That
 Gram matrix is itself the DFT of the kernel's autocorrelation
 ``C_d = sum_{t - s = d} K_s^T K_t``, a kernel of ``(2 kh - 1)(2 kw - 1)``
-taps that is computed once; each frequency then costs one small sum and one
-``r x r`` ``eigvalsh`` instead of an ``n x m`` product.  A real kernel's
+taps that is computed once; its DFT is taken axis by axis (the phases factor),
+and each frequency then costs one ``r x r`` ``eigvalsh`` instead of an
+``n x m`` product.  A real kernel's
 spectrum is symmetric (``G(-w)`` is the conjugate of ``G(w)``), so only half
 the grid is visited, as ``rfft2`` would.
 
@@ -55,9 +56,10 @@ entry lies in [0.5, 1).  The result is then inflated to cover every rounding
 error, with ``u = 2**-53`` and ``F = ||K||_F`` (after scaling):
 
 * the Gram products and the sums over tap pairs (``n_g kh kw`` terms per
-  entry), the phases ``e^{-i<w,d>}`` (reduced exactly to ``[0, 2 pi)``,
-  then at most 32 ``u`` off, assuming the C library's ``cos`` and ``sin``
-  are accurate to a few ulp), the sum over the ``D`` autocorrelation taps,
+  entry), the phases ``e^{-i w_h d_h}`` and ``e^{-i w_w d_w}`` of each axis
+  (reduced exactly to ``[0, 2 pi)``, then at most 32 ``u`` off each,
+  assuming the C library's ``cos`` and ``sin`` are accurate to a few ulp),
+  the two sums over the ``D = D_h D_w`` autocorrelation taps (width, then height),
   and ``eigvalsh``'s backward error (LAPACK's "modest multiple" of
   ``u ||G||``, taken as ``8 r u ||G||``) together move
   the computed largest eigenvalue by at most
@@ -187,12 +189,12 @@ def _geometry(
 
 
 def _autocorrelation(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(C, dh, dw)``: the Gram kernel of every group's block, and its tap offsets.
+    """``(C, dh, dw)``: the Gram kernel of every group's block, and its offsets per axis.
 
-    ``blocks`` is ``(G, n_g, m_g, kh, kw)``.  ``C[:, k]`` is ``r x r``
-    (``r = min(n_g, m_g)``) for the offset ``(dh[k], dw[k])`` (in taps, before
-    dilation): ``sum_{t - s = d} K_s^T K_t`` when ``m_g <= n_g``, else
-    ``sum_{t - s = d} K_t K_s^T``.
+    ``blocks`` is ``(G, n_g, m_g, kh, kw)``.  ``C[:, i * len(dw) + j]`` is
+    ``r x r`` (``r = min(n_g, m_g)``) for the offset ``(dh[i], dw[j])`` (in
+    taps, before dilation): ``sum_{t - s = d} K_s^T K_t`` when ``m_g <= n_g``,
+    else ``sum_{t - s = d} K_t K_s^T``.
     """
     g, n_g, m_g, kh, kw = blocks.shape
     taps = blocks.transpose(0, 3, 4, 1, 2).reshape(g, kh * kw, n_g, m_g)
@@ -206,35 +208,43 @@ def _autocorrelation(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
         for t in range(kh * kw):
             d = (t // kw - s // kw, t % kw - s % kw)
             c[:, index[d]] += taps[:, s].transpose(0, 2, 1) @ taps[:, t]
-    dh, dw = (np.array(v, dtype=np.int64) for v in zip(*offsets, strict=True))
-    return c, dh, dw
+    return c, np.arange(1 - kh, kh, dtype=np.int64), np.arange(1 - kw, kw, dtype=np.int64)
 
 
-def _phases(grid: tuple[int, int], rows: np.ndarray, dh: np.ndarray, dw: np.ndarray
-            ) -> np.ndarray:
-    """``e^{-2 pi i (u dh / H' + v dw / W')}`` for the frequencies ``rows`` (pairs ``(u, v)``).
+def _axis_phases(size: int, freqs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``e^{-2 pi i f d / size}`` for frequencies ``f`` and offsets ``d`` along one axis.
 
-    The angle's numerator is reduced modulo ``H' W'`` in exact integers first.
+    ``f d`` is reduced modulo ``size`` in exact integers first, so the angle is
+    in ``[0, 2 pi)`` and the phase is within a few ulp.
     """
-    hp, wp = grid
-    numerator = np.outer(rows[:, 0], dh) * wp + np.outer(rows[:, 1], dw) * hp
-    angle = (2 * np.pi / (hp * wp)) * np.mod(numerator, hp * wp)
+    angle = (2 * np.pi / size) * np.mod(np.outer(freqs, offsets), size)
     return np.exp(-1j * angle)
 
 
 def _largest_eigenvalues(c: np.ndarray, grid: tuple[int, int], offsets: tuple) -> np.ndarray:
-    """Per group, ``max_w lambda_max(G(w))`` over half the grid, chunk by chunk."""
-    hp, wp = grid
-    g, taps, r, _ = c.shape
-    u, v = np.meshgrid(np.arange(hp), np.arange(wp // 2 + 1), indexing="ij")
-    freqs = np.stack([u.ravel(), v.ravel()], axis=1)
-    flat = c.transpose(1, 0, 2, 3).reshape(taps, g * r * r)
-    step = max(1, _CHUNK_ENTRIES // (g * r * r))
+    """Per group, ``max_w lambda_max(G(w))`` over half the grid, chunk by chunk.
+
+    ``G(u, v) = sum_a e_h(u, a) sum_b e_w(v, b) C[a, b]``: the phases are a
+    product over the two axes, so ``G`` is two small contractions (over the
+    width offsets, then the height offsets) rather than one per grid point.
+    """
+    (hp, wp), (oh, ow) = grid, offsets
+    g, _, r, _ = c.shape
+    width = g * r * r
+    cc = c.reshape(g, len(oh), len(ow), r * r).transpose(1, 2, 0, 3).reshape(len(oh), len(ow),
+                                                                              width)
+    e_h = _axis_phases(hp, np.arange(hp), oh)  # (hp, Dh)
+    vs = np.arange(wp // 2 + 1)
+    v_step = max(1, min(len(vs), _CHUNK_ENTRIES // (len(oh) * width)))
     top = np.zeros(g)
-    for start in range(0, len(freqs), step):
-        phase = _phases(grid, freqs[start : start + step], *offsets)
-        gram = (phase @ flat).reshape(-1, g, r, r)  # Hermitian up to rounding
-        top = np.maximum(top, np.linalg.eigvalsh(gram)[..., -1].max(axis=0))
+    for v0 in range(0, len(vs), v_step):
+        e_w = _axis_phases(wp, vs[v0 : v0 + v_step], ow)  # (vc, Dw)
+        partial = np.einsum("vb,abx->avx", e_w, cc)  # (Dh, vc, width)
+        u_step = max(1, _CHUNK_ENTRIES // (partial.shape[1] * width))
+        for u0 in range(0, hp, u_step):
+            gram = np.tensordot(e_h[u0 : u0 + u_step], partial, axes=(1, 0))
+            top = np.maximum(top, np.linalg.eigvalsh(gram.reshape(-1, g, r, r))[..., -1]
+                             .max(axis=0))  # eigvalsh reads the lower triangle: Hermitian
     return top
 
 

@@ -211,6 +211,9 @@ class DecoupleSection:
         ``(name, reason)`` of the other analysed layers.
     note : str
         Why error bounds or real grids are missing ("" when they are not).
+    model_macs : int or None
+        MACs of the whole model (every Conv, Gemm and MatMul, per sample), when
+        its shapes are known; the plan saves ``total("macs")[0] - total("macs")[1]`` of them.
     """
 
     label: str
@@ -218,6 +221,7 @@ class DecoupleSection:
     layers: tuple[PlannedLayer, ...]
     skipped: tuple[tuple[str, str], ...]
     note: str
+    model_macs: int | None = None
 
     def total(self, which: str) -> tuple[int, int]:
         """``(before, after)`` sum of ``"macs"`` or ``"params"`` over the standard layers."""
@@ -235,7 +239,8 @@ class DecoupleSection:
                                        "energy_kept", "relative_error_bound",
                                        "error_bound"}]}],
              "skipped": [{"name", "reason"}],
-             "totals": {"macs_before", "macs_after", "params_before", "params_after"}}
+             "totals": {"macs_before", "macs_after", "params_before", "params_after",
+                        "model_macs_before", "model_macs_after"}}   # model: null unknown
         """
         macs, params = self.total("macs"), self.total("params")
         return {
@@ -245,26 +250,30 @@ class DecoupleSection:
             "note": self.note, "layers": [la.to_dict() for la in self.layers],
             "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
             "totals": {"macs_before": macs[0], "macs_after": macs[1],
-                       "params_before": params[0], "params_after": params[1]},
+                       "params_before": params[0], "params_after": params[1],
+                       "model_macs_before": self.model_macs,
+                       "model_macs_after": None if self.model_macs is None
+                       else self.model_macs - macs[0] + macs[1]},
         }
 
 
 # --------------------------------------------------------------------------- building
 
 
-def _grids(path: str, input_shape: Sequence[int] | None) -> tuple[dict, str]:
-    """Conv name -> queue of ``(input_hw, output_hw)`` from the ONNX shapes, and a note."""
+def _grids(path: str, input_shape: Sequence[int] | None) -> tuple[dict, str, int | None]:
+    """Conv name -> queue of ``(input_hw, output_hw)`` from the ONNX shapes, a note, and the
+    model's MACs (every Conv, Gemm and MatMul, as ``factorcheck network`` counts them)."""
     from factorcheck.network import onnx_table
 
     try:
         table = onnx_table(path, input_shape=None if input_shape is None else tuple(input_shape))
     except FactorcheckError as err:
-        return {}, f"no input sizes ({err}): no error bounds; MACs per output position"
+        return {}, f"no input sizes ({err}): no error bounds; MACs per output position", None
     grids: dict[str, deque] = defaultdict(deque)
     for row in table.rows:
         if row.kernel is not None:
             grids[row.name].append((tuple(row.input_shape[1:]), tuple(row.output_shape[1:])))
-    return grids, ""
+    return grids, "", int(table.total_macs)
 
 
 def _padding_for(input_hw: tuple[int, int], output_hw: tuple[int, int], extent: tuple[int, int],
@@ -359,8 +368,8 @@ def build_decouple(source: SourceReport, plan: Plan, *, input_shape: Sequence[in
     for k in contents.kernels:
         stored[k.name].append(k)
     is_onnx = contents.format == "onnx"
-    grids, note = _grids(path, input_shape) if is_onnx else (
-        {}, "not an ONNX model: no input sizes, no error bounds; MACs per output position")
+    grids, note, model_macs = _grids(path, input_shape) if is_onnx else (
+        {}, "not an ONNX model: no input sizes, no error bounds; MACs per output position", None)
     layers, skipped = [], []
     for report_layer in source.layers:
         record = report_layer.record
@@ -376,4 +385,5 @@ def build_decouple(source: SourceReport, plan: Plan, *, input_shape: Sequence[in
             layers.append(_layer(report_layer.index, record.name, kernel, plan, grid, geometry))
         except FactorcheckError as err:  # one odd layer does not sink the report
             skipped.append((record.name, f"could not be planned: {err}"))
-    return DecoupleSection(os.fspath(path), plan, tuple(layers), tuple(skipped), note)
+    return DecoupleSection(os.fspath(path), plan, tuple(layers), tuple(skipped), note,
+                           model_macs)

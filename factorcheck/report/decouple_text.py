@@ -67,6 +67,11 @@ def _totals_rows(section: DecoupleSection) -> list[tuple[str, str, str, str]]:
         before, after = section.total(which)
         rows.append((label, fmt_int(before), fmt_int(after),
                      fmt_ratio(after / before) if before else "--"))
+    if section.model_macs:
+        before, after = section.total("macs")
+        whole = section.model_macs - before + after
+        rows.append(("whole model MACs", fmt_int(section.model_macs), fmt_int(whole),
+                     fmt_ratio(whole / section.model_macs)))
     return rows
 
 
