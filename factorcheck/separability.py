@@ -561,6 +561,8 @@ def _assemble(k: Kernel, order: str, d: int, exact: bool) -> Factors:
         point = mu.transpose(1, 0, 2).reshape(n, m * d, 1, 1)
     else:  # pointwise[i*d + r, j] = mu[i, j, r]
         point = mu.transpose(0, 2, 1).reshape(n * d, m, 1, 1)
+    if not exact:
+        _require_no_underflow(k, spatial, point)
     return Factors(
         depthwise=from_canonical(spatial, k.layout, k.ndim),
         pointwise=from_canonical(point, k.layout, k.ndim),
@@ -587,8 +589,15 @@ def rank_bound(shape: tuple[int, int, int, int], order: str) -> int:
     return min(n if order == "dw-pw" else m, kh * kw)
 
 
-def _finite_as(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``array`` cast to ``dtype``, or a KernelError if that overflows (float32 near its max)."""
+def _finite_as(array: np.ndarray, dtype: np.dtype, k: Kernel | None = None) -> np.ndarray:
+    """``array`` cast to ``dtype``, or a KernelError if that overflows (float32 near its max).
+
+    The result of :func:`nearest_separable` passes its kernel ``k`` too, so
+    that a result rounded to zeros is refused as well (see :func:`_require_no_underflow`).
+    It uses at most :func:`rank_bound` terms, like :func:`decompose`.
+    """
+    if k is not None:
+        _require_no_underflow(k, array)
     with np.errstate(over="ignore", invalid="ignore"):
         out = array.astype(dtype)
     if out.dtype.kind == "f" and not np.isfinite(out).all():
@@ -683,10 +692,7 @@ def decompose(
         raise NotSeparableError(_not_separable_message(result), result.relative_distance)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
     exact = k.exact and result.min_multiplier <= result.multiplier  # ranks are exact here
-    factors = _assemble(k, result.order, result.multiplier, exact)
-    if not exact:
-        _require_no_underflow(k, factors.depthwise, factors.pointwise)
-    return _cast(factors, _float_dtype(k))
+    return _cast(_assemble(k, result.order, result.multiplier, exact), _float_dtype(k))
 
 
 def _not_separable_message(result: Analysis) -> str:
@@ -713,11 +719,8 @@ def nearest_separable(
     (Eckart-Young); the result has the kernel's shape and layout, and its float
     dtype (float64 for integer and rational kernels).  ``rtol`` is accepted so
     that every function takes the same options; the nearest kernel does not
-    depend on it.  A kernel whose nearest one lies beyond its float dtype's
-    range (float64's, or float32's for a float32 kernel near float32's maximum)
-    is a :class:`~factorcheck.KernelError`, never a silent ``inf``.  A
-    multiplier at or above the slice rank bound (:func:`rank_bound`) returns
-    the kernel itself.
+    depend on it.  A kernel whose nearest one lies beyond float64's range is
+    a :class:`~factorcheck.KernelError`.
 
     Examples
     --------
@@ -736,5 +739,4 @@ def nearest_separable(
             "the nearest separable kernel has entries beyond float64's range (about 1.8e308); "
             "scale the kernel first: separability does not depend on scale"
         )
-    _require_no_underflow(k, nearest)
-    return _finite_as(nearest, _float_dtype(k))
+    return _finite_as(nearest, _float_dtype(k), k)
