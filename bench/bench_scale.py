@@ -112,7 +112,7 @@ def _ratios(seconds: list[float], sizes: list[int]) -> list[float]:
 
 
 def _row(label: str, seconds: list[float], ratios: list[float]) -> str:
-    return (f"{label:<22}" + "".join(f"{s:>11.2f}s" for s in seconds) + "   "
+    return (f"{label:<26}" + "".join(f"{s:>11.2f}s" for s in seconds) + "   "
             + "  ".join(f"{r:.1f}" for r in ratios))
 
 
@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument("--formats", nargs="+", choices=list(WRITERS), default=list(WRITERS))
     args = parser.parse_args()
     worst = 0.0
-    print(f"{'format':<22}" + "".join(f"{n:>12}" for n in args.sizes) + "   ratio per 10x")
+    print(f"{'format':<26}" + "".join(f"{n:>12}" for n in args.sizes) + "   ratio per 10x")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         for fmt in args.formats:
             suffix, write = WRITERS[fmt]
