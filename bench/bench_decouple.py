@@ -29,8 +29,8 @@ from pathlib import Path
 import onnx
 
 from factorcheck.decouple import verify as checks
-from factorcheck.network import onnx_table
 from factorcheck.decouple.onnx import decouple_onnx
+from factorcheck.network import onnx_table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fetch_ppocr import default_path

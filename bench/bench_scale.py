@@ -2,11 +2,12 @@
 
 Every format must scan in time linear in its layer count (issue 10): the
 script writes one model per format and size (tiny 2x2x3x3 float32 layers, so
-the analysis is cheap and the reading dominates), runs the real ``check``
+the per-layer work is small and any per-model overhead shows), runs the real ``check``
 command on it in this process (output discarded), and prints its CPU seconds
 (best of several runs for the small models, so that other processes on the
-machine barely matter) and the ratio per 10x more layers.  Linear growth
-shows as a ratio near 10; the quadratic .npz reader of issue 10 showed 33.
+machine barely matter) and the ratio per 10x more layers; a second row times
+the reading alone (listing the model and loading every weight, no analysis).
+Linear growth shows as a ratio near 10; the quadratic .npz reader of issue 10 showed 33.
 Target: every ratio <= 15.
 
 Run with ``python bench/bench_scale.py [--sizes 300 3000 30000] [--formats npz onnx]``.
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from factorcheck.cli import main as factorcheck_main
+from factorcheck.io import read_model
 
 TARGET = 15.0
 SHAPE = (2, 2, 3, 3)
@@ -93,29 +95,51 @@ def _check_seconds(path: Path, repeat: int) -> float:
     return best
 
 
+def _read_seconds(path: Path, repeat: int) -> float:
+    """CPU seconds to list the model and read every weight, no analysis (best of ``repeat``)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        for kernel in read_model(path).kernels:
+            kernel.load()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def _ratios(seconds: list[float], sizes: list[int]) -> list[float]:
+    return [(b / a) / (nb / na) * 10 for a, b, na, nb in
+            zip(seconds, seconds[1:], sizes, sizes[1:], strict=False)]
+
+
+def _row(label: str, seconds: list[float], ratios: list[float]) -> str:
+    return (f"{label:<26}" + "".join(f"{s:>11.2f}s" for s in seconds) + "   "
+            + "  ".join(f"{r:.1f}" for r in ratios))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 3000, 30000])
     parser.add_argument("--formats", nargs="+", choices=list(WRITERS), default=list(WRITERS))
     args = parser.parse_args()
     worst = 0.0
-    print(f"{'format':<16}" + "".join(f"{n:>12}" for n in args.sizes) + "   ratio per 10x")
+    print(f"{'format':<26}" + "".join(f"{n:>12}" for n in args.sizes) + "   ratio per 10x")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         for fmt in args.formats:
             suffix, write = WRITERS[fmt]
-            seconds = []
+            seconds, reading = [], []
             for count in args.sizes:
                 path = Path(folder, f"{fmt}-{count}{suffix}")
                 write(path, _layers(count))
                 if count == args.sizes[0]:
                     _check_seconds(path, 1)  # warm the imports
-                seconds.append(_check_seconds(path, max(1, 10_000 // count)))
+                repeat = max(1, 10_000 // count)
+                seconds.append(_check_seconds(path, repeat))
+                reading.append(_read_seconds(path, repeat))
                 os.remove(path)
-            ratios = [(b / a) / (nb / na) * 10 for a, b, na, nb in
-                      zip(seconds, seconds[1:], args.sizes, args.sizes[1:], strict=False)]
+            ratios = _ratios(seconds, args.sizes)
             worst = max([worst, *ratios])
-            print(f"{fmt:<16}" + "".join(f"{s:>11.2f}s" for s in seconds) + "   "
-                  + "  ".join(f"{r:.1f}" for r in ratios))
+            print(_row(f"{fmt} check", seconds, ratios))
+            print(_row(f"{fmt} read only", reading, _ratios(reading, args.sizes)))
             sys.stdout.flush()
     verdict = "OK" if worst <= TARGET else "NOT LINEAR"
     print(f"worst ratio per 10x: {worst:.1f} (target <= {TARGET:g}, linear = 10): {verdict}")

@@ -592,6 +592,8 @@ def _assemble(k: Kernel, order: str, d: int, exact: bool) -> Factors:
         point = mu.transpose(1, 0, 2).reshape(n, m * d, 1, 1)
     else:  # pointwise[i*d + r, j] = mu[i, j, r]
         point = mu.transpose(0, 2, 1).reshape(n * d, m, 1, 1)
+    if not exact:
+        _require_no_underflow(k, spatial, point)
     return Factors(
         depthwise=from_canonical(spatial, k.layout, k.ndim),
         pointwise=from_canonical(point, k.layout, k.ndim),
@@ -618,8 +620,14 @@ def rank_bound(shape: tuple[int, int, int, int], order: str) -> int:
     return min(n if order == "dw-pw" else m, kh * kw)
 
 
-def _finite_as(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``array`` cast to ``dtype``, or a KernelError if that overflows (float32 near its max)."""
+def _finite_as(array: np.ndarray, dtype: np.dtype, k: Kernel | None = None) -> np.ndarray:
+    """``array`` cast to ``dtype``, or a KernelError if that overflows (float32 near its max).
+
+    The result of :func:`nearest_separable` passes its kernel ``k`` too, so
+    that a result rounded to zeros is refused as well (see :func:`_require_no_underflow`).
+    """
+    if k is not None:
+        _require_no_underflow(k, array)
     with np.errstate(over="ignore", invalid="ignore"):
         out = array.astype(dtype)
     if out.dtype.kind == "f" and not np.isfinite(out).all():
@@ -717,9 +725,7 @@ def decompose(
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
     exact = k.exact and result.min_multiplier <= result.multiplier  # ranks are exact here
     sliced = grouped_kernel(k, result.groups, result.order)
-    factors = _assemble(sliced, result.order, result.multiplier, exact)
-    if not exact:
-        _require_no_underflow(sliced, factors.depthwise, factors.pointwise)
+    factors = _assemble(sliced, result.order, result.multiplier, exact)  # refuses underflow
     return _cast(regroup_factors(factors, result.groups), _float_dtype(k))
 
 
@@ -776,5 +782,4 @@ def nearest_separable(
             "the nearest separable kernel has entries beyond float64's range (about 1.8e308); "
             "scale the kernel first: separability does not depend on scale"
         )
-    _require_no_underflow(k, nearest)
-    return _finite_as(nearest, _float_dtype(k))
+    return _finite_as(nearest, _float_dtype(k), k)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import subprocess
@@ -10,7 +11,11 @@ import tempfile
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from types import ModuleType
 
+import pytest
+
+from conftest import IN_CI
 from factorcheck.cli import build_parser, main
 
 NOBODY = 65534
@@ -45,6 +50,16 @@ def assert_clean_error(status: int, err: str, *words: str) -> None:
     assert "error:" in err, err
     for word in words:
         assert word in err, err
+
+
+def optional(module: str) -> ModuleType:
+    """Import an optional dependency at module level; skip without it, but fail in CI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if IN_CI:
+            raise
+        pytest.skip(f"optional dependency {module!r} is not installed", allow_module_level=True)
 
 
 def shared_folder() -> Path:

@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import IN_CI
-from factorcheck.network import onnx_table
 from factorcheck.decouple.onnx import _Names, decouple_onnx, plan_onnx
 from factorcheck.decouple.verify import EXACT_FACTOR, make_inputs
 from factorcheck.errors import FactorcheckError, FileFormatError
+from factorcheck.network import onnx_table
 from factorcheck.testing import one_conv_onnx
 
 onnx = require("onnx")

@@ -8,15 +8,15 @@ import zipfile
 
 import numpy as np
 import pytest
-from hostile_helpers import assert_clean_error, cli
+from hostile_helpers import assert_clean_error, cli, optional
 
 from factorcheck.errors import FileFormatError
 from factorcheck.io import read_model
 from factorcheck.io.onnx import conv_attribute_problem
 from factorcheck.scan import scan
 
-onnx = pytest.importorskip("onnx")
-torch = pytest.importorskip("torch")
+onnx = optional("onnx")
+torch = optional("torch")
 helper, numpy_helper, TP = onnx.helper, onnx.numpy_helper, onnx.TensorProto
 
 ESC = "\x1b]0;pwned\x07\x1b[31m"

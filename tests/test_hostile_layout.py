@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from fixtures_models import require
 from hostile_helpers import cli
 
 from factorcheck.kernel import LayoutWarning, layout_hint
@@ -55,7 +56,7 @@ def test_library_warning_category(tmp_path):
 
 
 def test_onnx_and_torch_never_get_the_hint(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     path = tmp_path / "m.pt"
     torch.save({"w": torch.ones(3, 3, 32, 64)}, path)
     with warnings.catch_warnings():

@@ -115,3 +115,16 @@ def test_read_model_turns_os_errors_into_file_format_errors(folder, monkeypatch)
 def test_a_directory_as_input(folder):
     status, _, err = cli("check", folder)
     assert_clean_error(status, err, "regular file")
+
+
+def test_out_of_memory_is_a_clean_error(folder, monkeypatch):
+    import importlib
+
+    scan_module = importlib.import_module("factorcheck.scan")  # the module, not the function
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(scan_module, "analyze", exhausted)
+    status, _, err = cli("check", folder / "model.npy")
+    assert_clean_error(status, err, "out of memory")

@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from fixtures_models import require
 from hostile_helpers import assert_clean_error, cli
 
 import factorcheck.io.npy as npy
@@ -118,7 +119,7 @@ def test_npz_archive_directory_is_parsed_once(tmp_path, monkeypatch):
 
 
 def test_torch_file_is_unpickled_once(tmp_path, monkeypatch):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     import factorcheck.io.torch as io_torch
 
     path = tmp_path / "m.pt"
@@ -132,7 +133,7 @@ def test_torch_file_is_unpickled_once(tmp_path, monkeypatch):
 
 def test_expanded_torch_tensor_is_skipped_not_computed(tmp_path):
     """A 1.6 kB file with a stride-0 tensor took 26 s of CPU."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     path = tmp_path / "expanded.pt"
     torch.save({"w": torch.ones(1, 1, 1, 1).expand(4096, 4096, 3, 3)}, path)
     assert path.stat().st_size < 4000
@@ -144,7 +145,7 @@ def test_expanded_torch_tensor_is_skipped_not_computed(tmp_path):
 
 def test_a_view_of_a_larger_storage_is_still_read(tmp_path):
     """Negative control: a slice shares a bigger storage; it is a normal tensor."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     path = tmp_path / "view.pt"
     big = torch.randn(8, 2, 3, 3)
     torch.save({"half": big[:4]}, path)

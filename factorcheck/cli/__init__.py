@@ -114,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `factorcheck check | head`
         sys.stderr.close()
         return EXIT_OK
+    except MemoryError:  # the operating system refused memory: say so, never a traceback
+        print(f"factorcheck {args.command}: error: out of memory; lower --max-bytes or analyse "
+              "fewer layers (--layer)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except OSError as err:  # the operating system refused (permissions, disk full...): bad input
         where = f" {err.filename!r}" if err.filename else ""
         print(f"factorcheck {args.command}: error:{_printable_lines(where)} "
