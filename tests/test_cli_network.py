@@ -29,7 +29,7 @@ def test_mobilenet_table(capsys):
     code, out, err = _run(capsys, "mobilenet-v1")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0] == "mobilenet-v1: input 3x224x224, alpha 1, biases not counted"
+    assert lines[0] == "mobilenet-v1: input 3x224x224, width α = 1, biases not counted"
     assert lines[1].split() == ["#", "layer", "type", "input", "output", "kernel", "stride",
                                 "MACs", "params"]
     assert lines[2].split() == ["1", "conv1", "standard", "3x224x224", "32x112x112", "3x3",
@@ -54,7 +54,7 @@ def test_columns_are_aligned(capsys):
 def test_alpha_and_resolution(capsys, alpha, resolution, macs, params):
     code, out, _ = _run(capsys, "mobilenet-v1", "--alpha", alpha, "--resolution", resolution)
     assert code == 0 and _total_row(out) == [macs, params]
-    assert "alpha 3/4" in out or alpha == "0.25"
+    assert "α = 3/4" in out or alpha == "0.25"
 
 
 def test_bias(capsys):
@@ -91,8 +91,8 @@ def test_as_standard(capsys):
 def test_symbolic(capsys):
     code, out, _ = _run(capsys, "mobilenet-v1", "--symbolic")
     assert code == 0
-    assert "total MACs = 10752*alpha**2*rho**2 + 1125*alpha*rho**2/2 + 1024000*alpha" in out
-    assert "assuming alpha * C is an integer" in out and "multiple of 32" in out
+    assert "total MACs = 10752·α²·ρ² + 1125·α·ρ²/2 + 1024000·α" in out
+    assert "assuming α·C is an integer" in out and "multiple of 32" in out
     assert "[network_scaling]" in out and ": OK" in out and "FALSE" not in out
     data = json.loads(_run(capsys, "mobilenet-v1", "--symbolic", "--json")[1])
     assert data["symbolic"] is True and data["scaling"]["ok"] is True
@@ -103,7 +103,7 @@ def test_symbolic_as_standard(capsys):
     # standard counterpart: pw's 10752 becomes 9 * 10752 = 96768; the dw terms (693/2) vanish
     code, out, _ = _run(capsys, "mobilenet-v1", "--symbolic", "--as-standard")
     total = next(line for line in out.splitlines() if line.startswith("total "))
-    assert code == 0 and "96768*alpha**2*rho**2 + 216*alpha*rho**2 + 1024000*alpha" in total
+    assert code == 0 and "96768·α²·ρ² + 216·α·ρ² + 1024000·α" in total
 
 
 def test_onnx_model(capsys, tmp_path):

@@ -396,10 +396,10 @@ def test_scaling_claims_that_do_not_hold_are_recorded_false():
     # unpadded 3x3 convs: sizes rho - 2, rho - 4 are not proportional to rho
     unpadded = Network("valid", 3, 32, (conv("c1", 8, 3), conv("c2", 8, 3)), min_resolution=8)
     proof = scaling_proof(unpadded)
-    assert not proof.ok and any("proportional to rho" in f for f in proof.findings)
+    assert not proof.ok and any("proportional to ρ" in f for f in proof.findings)
     # a layer between two fixed widths adds a constant the alpha^2 rule cannot account for
     fixed = Network("fixed", 3, 8, (conv("c", 4, 1, scale_width=False), conv("d", 4, 1)))
-    assert any("alpha^2 terms cancel" in f for f in scaling_proof(fixed).findings)
+    assert any("α² terms cancel" in f for f in scaling_proof(fixed).findings)
 
 
 def test_negative_control_a_wrong_polynomial_is_rejected(mobilenet_symbolic):

@@ -20,7 +20,15 @@ from factorcheck.report import pdf as pdf_module
 from factorcheck.report.escape import NAME_LIMIT, latex_escape, latex_name, markdown_escape
 from factorcheck.report.json import SCHEMA_VERSION, report_dict
 from factorcheck.report.latex import DETAILED_LAYERS
-from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_ratio, verdict
+from factorcheck.report.numbers import fmt_distance as plain_distance
+from factorcheck.report.numbers import fmt_energy, fmt_ratio, verdict
+from factorcheck.report.prose import power_of_ten
+
+
+def fmt_distance(value: float) -> str:
+    """A distance as both reports print it (an exponent as a power of ten in math)."""
+    return power_of_ten(plain_distance(value))
+
 
 #: Names a hostile or careless model file might hold.
 HOSTILE_NAMES = (

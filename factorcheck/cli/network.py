@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     >>> ns = argparse.Namespace(target="mobilenet-v1", alpha=None, resolution=None, bias=False,
     ...     symbolic=False, as_standard=False, input_shape=None, json=False)
     >>> run(ns)  # doctest: +ELLIPSIS
-    mobilenet-v1: input 3x224x224, alpha 1, biases not counted
+    mobilenet-v1: input 3x224x224, width α = 1, biases not counted
     ...
     total ...568,740,352  4,209,088
     ...
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         if args.symbolic:
             proof = network_scaling_proof(builtin_network(args.target), bias=args.bias)
             data["scaling"] = {"ok": proof.ok, "text": proof.to_text(),
-                               "findings": list(proof.findings)}
+                               "findings": [str(f) for f in proof.findings]}
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return _exit_status(table)
     print(format_comparison(result) if args.as_standard else format_table(result))

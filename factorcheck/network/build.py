@@ -48,7 +48,15 @@ from factorcheck.network.layers import Layer, Network, _pair
 from factorcheck.network.table import LayerRow, NetworkTable
 from factorcheck.symbolic.cost import Size, conv_cost, depthwise_cost, output_shape
 from factorcheck.symbolic.derivation import Proof
-from factorcheck.symbolic.network import ALPHA, RHO, parse_alpha, scaling_proof
+from factorcheck.symbolic.network import (
+    ALPHA,
+    RHO,
+    parse_alpha,
+    resolution_assumption,
+    scaling_proof,
+    width_assumption,
+)
+from factorcheck.symbolic.text import Text, text
 
 __all__ = ["network_scaling_proof", "network_table"]
 
@@ -214,15 +222,16 @@ def network_table(network: Network, *, alpha: Any = 1, resolution: Any = None,
 
 
 def _assumption(alpha: Any, resolution: tuple | None) -> str:
-    parts = []
-    if not isinstance(alpha, Fraction):
-        parts.append(f"{alpha} * C is an integer for every scaled width C")
+    return str(_assumption_text(alpha, resolution))
+
+
+def _assumption_text(alpha: Any, resolution: tuple | None) -> Text:
+    """What a symbolic table assumes of its width and resolution (empty if numeric)."""
+    parts = [] if isinstance(alpha, Fraction) else [width_assumption(alpha)]
     if resolution is not None:
-        symbol, stride = resolution
-        parts.append(f"{symbol} is a multiple of {stride} (the total stride)")
-    return "; ".join(parts)
-
-
+        parts.append(resolution_assumption(*resolution))
+    return text(*(part for index, item in enumerate(parts)
+                  for part in ([item] if index == 0 else ["; ", item])))
 
 
 def network_scaling_proof(network: Network, *, bias: bool = False) -> Proof:
@@ -252,4 +261,5 @@ def network_scaling_proof(network: Network, *, bias: bool = False) -> Proof:
     table = network_table(network, alpha=ALPHA, resolution=RHO, bias=bias)
     subtotals = [(share.type, share.macs) for share in table.shares()]
     return scaling_proof(network.name, table.total_macs, table.total_params, subtotals,
-                         rho_0=network.resolution, assumption=table.assumption)
+                         rho_0=network.resolution,
+                         assumption=_assumption_text(ALPHA, (RHO, network.total_stride)))

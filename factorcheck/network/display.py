@@ -14,10 +14,13 @@ never printed raw).
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sympy
+
+from factorcheck.symbolic.text import unicode_math
 
 if TYPE_CHECKING:
     from factorcheck.network.compare import NetworkComparison
@@ -47,25 +50,25 @@ def printable(text: str) -> str:
 def _value(value: Any) -> str:
     if isinstance(value, (int, sympy.Integer)):
         return f"{int(value):,}"
-    return sympy.sstr(value)
+    return unicode_math(value)
 
 
 def _dims(values: Any) -> str:
-    """``3x224x224`` for numbers, ``(32*alpha, rho/2, rho/2)`` for expressions."""
+    """``3x224x224`` for numbers, ``(32·α, ρ/2, ρ/2)`` for expressions."""
     if values is None:
         return "-"
     if all(isinstance(v, (int, sympy.Integer)) for v in values):
         return "x".join(str(v) for v in values)
-    return "(" + ", ".join(sympy.sstr(v) for v in values) + ")"
+    return "(" + ", ".join(unicode_math(v) for v in values) + ")"
 
 
 def _percent(share: sympy.Expr) -> str:
-    return f"{100 * float(share):.2f}%" if share.is_number else sympy.sstr(share)
+    return f"{100 * float(share):.2f}%" if share.is_number else unicode_math(share)
 
 
 def _ratio(ratio: sympy.Expr) -> str:
     if not ratio.is_number:
-        return sympy.sstr(ratio)
+        return unicode_math(ratio)
     return f"{float(ratio):.4f}" + (f" ({1 / float(ratio):.2f}x)" if ratio else "")
 
 
@@ -104,9 +107,10 @@ class TableCells:
 
 
 def _title(table: NetworkTable) -> str:
-    alpha = "-" if table.alpha is None else sympy.sstr(table.alpha)
+    alpha = "" if table.alpha is None else unicode_math(sympy.sympify(table.alpha))
+    alpha = "width α" if alpha in ("", "α") else f"width α = {alpha}"
     bias = "biases counted" if table.bias else "biases not counted"
-    title = f"{table.name}: input {_dims(table.input_shape)}, alpha {alpha}, {bias}"
+    title = f"{table.name}: input {_dims(table.input_shape)}, {alpha}, {bias}"
     return title + (f"\nassuming {table.assumption}" if table.assumption else "")
 
 
@@ -194,7 +198,7 @@ def format_table(table: NetworkTable) -> str:
     --------
     >>> from factorcheck.network import Network, conv, network_table
     >>> print(format_table(network_table(Network("n", 3, 8, (conv("c", 4, 3, padding=1),)))))
-    n: input 3x8x8, alpha 1, biases not counted
+    n: input 3x8x8, width α = 1, biases not counted
      #  layer  type      input  output  kernel  stride   MACs  params
      1  c      standard  3x8x8  4x8x8   3x3     1x1     6,912     108
         total                                           6,912     108
@@ -206,7 +210,8 @@ def format_table(table: NetworkTable) -> str:
     rows = [list(cells.columns), *_shown(cells)]
     if not table.symbolic:
         rows.append(list(cells.total))
-    lines = [printable(cells.title), *(" " + line for line in _align(rows, cells.left))]
+    title = [printable(line) for line in cells.title.splitlines()]
+    lines = [*title, *(" " + line for line in _align(rows, cells.left))]
     if table.symbolic:
         lines += [f"total MACs = {cells.total[-2]}", f"total params = {cells.total[-1]}"]
     lines.append("")
@@ -231,7 +236,8 @@ def format_comparison(cmp: NetworkComparison) -> str:
     """
     cells = comparison_cells(cmp)
     rows = [list(cells.columns), *_shown(cells), list(cells.total)]
-    return "\n".join([printable(cells.title), *_align(rows, cells.left),
+    title = [printable(line) for line in cells.title.splitlines()]
+    return "\n".join([*title, *_align(rows, cells.left),
                       *_partial_lines(cells)])
 
 
@@ -288,10 +294,38 @@ _LATEX_ESCAPED = {"_": r"\_", "&": r"\&", "#": r"\#", "%": r"\%", "$": r"\$", "{
                   "}": r"\}"}
 
 
-def _latex_text(text: str) -> str:
-    """``\\text{...}`` for MathJax and LaTeX: specials escaped, other characters shown as ``?``."""
+_MATH_SYMBOLS = {"α": r"\alpha", "ρ": r"\rho", "·": r"\cdot", "×": r"\times", "∞": r"\infty",
+                 "≤": r"\leq", "≥": r"\geq"}
+_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_MATH_RUN = re.compile(f"([{_SUPERSCRIPTS}]+|[{''.join(_MATH_SYMBOLS)}])")
+
+
+def _latex_words(text: str) -> str:
     body = "".join(c if c in _LATEX_SAFE else _LATEX_ESCAPED.get(c, "?") for c in text)
     return r"\text{" + body + "}"
+
+
+def _latex_text(text: str) -> str:
+    """A cell for MathJax and LaTeX math: words in ``\\text{...}`` (specials escaped, other
+    characters shown as ``?``), the Unicode of a formula (``α``, ``ρ``, ``·``, ``²``) as math.
+
+    Examples
+    --------
+    >>> print(_latex_text("512·α²·ρ²"))
+    \\text{512}\\cdot \\alpha ^{2}\\cdot \\rho ^{2}
+    """
+    pieces = []
+    for index, run in enumerate(_MATH_RUN.split(text)):
+        if index % 2 == 0:
+            pieces.append(_latex_words(run) if run else "")
+        elif run[0] in _SUPERSCRIPTS:
+            pieces.append("^{" + run.translate(_FROM_SUPERSCRIPT) + "}")
+        else:
+            pieces.append(_MATH_SYMBOLS[run] + " ")
+    return "".join(pieces) or r"\text{}"
+
+
+_FROM_SUPERSCRIPT = str.maketrans(_SUPERSCRIPTS, "0123456789")
 
 
 def cells_latex(cells: TableCells) -> str:

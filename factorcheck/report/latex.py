@@ -29,14 +29,16 @@ from factorcheck.report.decouple_text import decouple_latex
 from factorcheck.report.escape import latex_escape, latex_name
 from factorcheck.report.model import LayerReport, Report, SliceDetail, SourceReport
 from factorcheck.report.numbers import (
-    fmt_distance,
+    fmt_distance as plain_distance,
+)
+from factorcheck.report.numbers import (
     fmt_energy,
     fmt_int,
     fmt_percent,
     fmt_ratio,
     verdict,
 )
-from factorcheck.report.prose import ORDER_TEXT, finding_label, times
+from factorcheck.report.prose import ORDER_TEXT, finding_label, power_of_ten, times
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
@@ -48,6 +50,7 @@ __all__ = ["MAX_POINTS", "PROOF_SECTIONS", "omitted_columns", "render_latex"]
 MAX_POINTS = 400
 #: Log-scale floor: smaller values (zero up to rounding) are drawn at it.
 LOG_FLOOR = 1e-16
+_FLOOR = f"$10^{{{round(math.log10(LOG_FLOOR))}}}$"
 #: Columns drawn per spectrum plot, and spectrum plots per source.
 MAX_LINES, MAX_SPECTRA = 8, 4
 #: Sources with at most this many layers get a subsection per layer; larger ones a table.
@@ -98,6 +101,14 @@ _STEP_NOTE = re.compile(r"\((verified|unverified|false)\)\}( \\\\)?$", re.MULTIL
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def fmt_distance(value: float) -> str:
+    """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
+    written as a power of ten in math (LaTeX of ``$1.12 \\times 10^{-16}$``)."""
+    return power_of_ten(plain_distance(value))
+
+
 
 
 def _times(shape: Sequence[int]) -> str:
@@ -346,7 +357,7 @@ def _spectra_figure(source: SourceReport) -> str:
 \centering
 {plots}
 \caption{{Singular values of each column $A_j$, relative to its largest, on a log scale. A column
-of rank one has a single value at 1 and the rest at the floor ({LOG_FLOOR:.0e}, where values zero
+of rank one has a single value at 1 and the rest at the floor ({_FLOOR}, where values zero
 to rounding are drawn). When a layer has more than {MAX_LINES} columns the {MAX_LINES} keeping the
 least energy in a rank-one approximation are drawn.{subset}}}
 \end{{figure}}
@@ -377,7 +388,7 @@ def _distance_figure(source: SourceReport) -> str:
 \end{{semilogyaxis}}
 \end{{tikzpicture}}
 \caption{{Relative distance of each non-trivial layer to the nearest depthwise separable kernel;
-separable layers lie at the floor ({LOG_FLOOR:.0e}).{note}}}
+separable layers lie at the floor ({_FLOOR}).{note}}}
 \end{{figure}}
 """
 

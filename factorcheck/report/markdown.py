@@ -23,19 +23,27 @@ from factorcheck.report.latex import (
 )
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import (
-    fmt_distance,
+    fmt_distance as plain_distance,
+)
+from factorcheck.report.numbers import (
     fmt_energy,
     fmt_int,
     fmt_percent,
     fmt_ratio,
     verdict,
 )
-from factorcheck.report.prose import ORDER_TEXT, finding_label, times
+from factorcheck.report.prose import ORDER_TEXT, finding_label, power_of_ten, times
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
 
 __all__ = ["render_markdown"]
 
+
+
+def fmt_distance(value: float) -> str:
+    """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
+    written as a power of ten in math (Markdown of ``$1.12 \\times 10^{-16}$``)."""
+    return power_of_ten(plain_distance(value))
 
 
 def _md(text: str) -> str:
@@ -52,7 +60,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str = ""
 
 
 def _shape(shape: Sequence[int]) -> str:
-    return "×".join(map(str, shape))
+    return f"${times(shape).latex}$"
 
 
 # --------------------------------------------------------------------------- proofs
@@ -114,18 +122,18 @@ def _front(report: Report) -> str:
 def _worked_example(report: Report) -> str:
     e = report.worked_example
     rows = [("output size $D_p$", "6", str(e.output_size), "✓"),
-            ("standard output", "6×6×16", _shape(e.standard_output), "✓"),
-            ("depthwise output", "6×6×3", _shape(e.depthwise_output), "✓"),
-            ("pointwise output", "6×6×16", _shape(e.pointwise_output), "✓"),
+            ("standard output", _shape((6, 6, 16)), _shape(e.standard_output), "✓"),
+            ("depthwise output", _shape((6, 6, 3)), _shape(e.depthwise_output), "✓"),
+            ("pointwise output", _shape((6, 6, 16)), _shape(e.pointwise_output), "✓"),
             ("standard MACs", "", fmt_int(e.standard_macs), ""),
             ("depthwise + pointwise MACs", "",
              f"{fmt_int(e.depthwise_macs)} + {fmt_int(e.pointwise_macs)}", ""),
-            ("MAC ratio", "$1/N + 1/D_k^2$", f"${e.ratio.p}/{e.ratio.q}$", "✓")]
+            ("MAC ratio", r"$\frac{1}{N} + \frac{1}{D_k^2}$", f"${e.ratio.p}/{e.ratio.q}$", "✓")]
     rows += [(finding_label(f.quantity).to_markdown(), f"${times(f.stated).latex}$",
               f"${times(f.expected).latex}$", "✗") for f in e.findings]
     parts = ["## The worked example", "",
-             ("The reference analysis takes an 11×11×3 input, a 3×3 kernel with stride 2 and "
-             "padding 1, and 16 output channels."), "",
+             (f"The reference analysis takes an {_shape((11, 11, 3))} input, a {_shape((3, 3))} "
+              "kernel with stride 2 and padding 1, and 16 output channels."), "",
              _table(["quantity", "stated", "computed", "agrees"], rows), ""]
     proof = next((p for p in report.proofs if p.name == "worked_example"), None)
     if proof is not None:  # the proof states the findings itself (never twice)
@@ -141,7 +149,7 @@ def _worked_example(report: Report) -> str:
 
 def _kind(layer: LayerReport) -> str:
     r = layer.record
-    words = [r.kind] + ([f"G={r.group}"] if r.kind == "grouped" else []) \
+    words = [r.kind] + ([f"$G = {r.group}$"] if r.kind == "grouped" else []) \
         + (["1-D"] if r.conv_dims == 1 else []) + (["(trivial)"] if r.trivial else [])
     return " ".join(words)
 
@@ -149,7 +157,7 @@ def _kind(layer: LayerReport) -> str:
 def _verdicts(source: SourceReport) -> str:
     header = ["#", "layer", "shape", "kind"]
     for o in source.scan.orders:
-        header += [f"{o} sep.", "T", "rel. dist.", "cost"]
+        header += [f"{o} sep.", "$T$", "rel. dist.", "cost"]
     rows = []
     for la in source.layers:
         row = [str(la.index), markdown_escape(la.record.name), _shape(la.record.shape), _kind(la)]
@@ -160,16 +168,17 @@ def _verdicts(source: SourceReport) -> str:
         rows.append(row)
     align = "rlll" + "lrrr" * len(source.scan.orders)
     return (_table(header, rows, align) + "\n\n*sep.*: separable with multiplier "
-            f"{source.scan.multiplier} (\\* exact verdict, integer kernel); *T*: fewest terms of "
+            f"{source.scan.multiplier} (\\* exact verdict, integer kernel); $T$: fewest terms of "
             "an exact DSC; *rel. dist.*: Frobenius distance to the nearest DSC over the kernel's "
-            "norm; *cost*: an exact T-term DSC over the standard layer (MACs for dw-pw, "
+            "norm; *cost*: an exact $T$-term DSC over the standard layer (MACs for dw-pw, "
             "parameters for pw-dw).\n")
 
 
 def _factors(layer: LayerReport, order: str) -> str:
     shapes = layer.factor_shapes(order)
     text = ", then ".join(f"{name} {_shape(s)}" for name, s in shapes.items())
-    return text + (f", pointwise groups G={layer.record.group}" if layer.record.group > 1 else "")
+    return text + (f", pointwise groups $G = {layer.record.group}$" if layer.record.group > 1
+                   else "")
 
 
 def _layer_detail(layer: LayerReport) -> str:
@@ -187,9 +196,9 @@ def _layer_detail(layer: LayerReport) -> str:
         else:
             lines.append(f"- {order}: not separable; distance {fmt_distance(res.distance)} "
                          f"(relative {fmt_distance(res.relative_distance)}); an exact DSC needs "
-                         f"T = {res.min_multiplier} terms.")
+                         f"$T = {res.min_multiplier}$ terms.")
     c = layer.costs
-    lines += [(f"- cost per output position (dw-pw, T terms): standard {fmt_int(c.standard_macs)}"
+    lines += [(f"- cost per output position (dw-pw, $T$ terms): standard {fmt_int(c.standard_macs)}"
               f" MACs, DSC {fmt_int(c.dsc_macs)} MACs (ratio {fmt_ratio(c.mac_ratio)})."), ""]
     d = layer.detail
     if d is not None:
@@ -197,8 +206,8 @@ def _layer_detail(layer: LayerReport) -> str:
         rows = [[str(j + 1), *(fmt_distance(s) for s in d.singular_values[j, :width]),
                  str(d.ranks[j]), fmt_energy(d.energy_kept[j]), fmt_distance(1 - d.energy_kept[j])]
                 for j in range(min(len(d.energy_kept), MAX_COLUMN_ROWS))]
-        header = ["column j", *(f"σ{k + 1}" for k in range(width)), "rank", "energy kept",
-                  "energy lost"]
+        header = ["column $j$", *(f"$\\sigma_{k + 1}$" for k in range(width)), "rank",
+                  "energy kept", "energy lost"]
         lines += [f"Per column ({d.order}):", "", _table(header, rows, "r" * len(header)), ""]
         if omitted_columns(d):
             lines += [_md(omitted_columns(d)), ""]
@@ -237,7 +246,7 @@ def _cost_table(source: SourceReport) -> str:
             for la, std, dsc in rows]
     body.append(["", "**total**", fmt_int(std_total), fmt_int(dsc_total),
                  fmt_ratio(dsc_total / std_total) if std_total else "–", "100.0%"])
-    return ("### Parameter cost of the model (dw-pw, exact T-term DSC)\n\n"
+    return ("### Parameter cost of the model (dw-pw, exact $T$-term DSC)\n\n"
             + _table(["#", "layer", "standard", "exact DSC", "ratio", "share"], body, "rlrrrr")
             + "\n")
 

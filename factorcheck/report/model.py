@@ -33,6 +33,7 @@ from factorcheck.network import (
     NetworkComparison,
     builtin_network,
     compare_standard,
+    network_scaling_proof,
     network_table,
 )
 from factorcheck.report.decouple import DecoupleSection, build_decouple, parse_plan
@@ -304,6 +305,13 @@ def _network(name: str | None) -> NetworkComparison | None:
     return compare_standard(network_table(builtin_network(name)))
 
 
+def _network_proofs(name: str | None, proofs: Iterable[str] | None) -> tuple[Proof, ...]:
+    """With all proofs asked for, the built-in network's scaling proof in width and resolution."""
+    if name is None or proofs is not None:
+        return ()
+    return (network_scaling_proof(builtin_network(name)),)
+
+
 def build(
     paths: Sequence[str | os.PathLike] = (),
     *,
@@ -329,7 +337,8 @@ def build(
     order, multiplier, rtol, layer, layout
         As in :func:`factorcheck.scan.scan` (``layout`` applies to files only).
     network : str, optional
-        Name of a built-in network whose cost table is added.
+        Name of a built-in network whose cost table is added (with all proofs,
+        also its scaling proof in width and resolution).
     proofs : iterable of str, optional
         Proof names (all by default).
     allow_external_data : bool
@@ -369,7 +378,7 @@ def build(
     table = _network(network)
     return Report(
         version=__version__,
-        proofs=tuple(run_proofs(proofs)),
+        proofs=tuple(run_proofs(proofs)) + _network_proofs(network, proofs),
         worked_example=check_worked_example(),
         sources=tuple(sources),
         network=table,

@@ -8,9 +8,13 @@ drift apart.
 
 from __future__ import annotations
 
+import re
+
 from factorcheck.symbolic.text import Math, Text, text
 
-__all__ = ["ORDER_TEXT", "finding_label", "times"]
+__all__ = ["ORDER_TEXT", "finding_label", "power_of_ten", "times"]
+
+_SCIENTIFIC = re.compile(r"^(-?[0-9.]+)e([+-])0*([0-9]+)$")
 
 _RANK_IN = Math(r"\operatorname{rank} A_j \leq d", "rank A_j ≤ d")
 _RANK_OUT = Math(r"\operatorname{rank} B_i \leq d", "rank B_i ≤ d")
@@ -47,3 +51,20 @@ def finding_label(quantity: str) -> Text:
         return text("standard kernel (", Math(r"k_h \times k_w \times M \times N",
                                                "k_h × k_w × M × N"), ")")
     return text(quantity)
+
+
+def power_of_ten(number: str) -> str:
+    r"""A number printed in scientific notation (``1.12e-16``) as LaTeX math; others as they are.
+
+    Examples
+    --------
+    >>> print(power_of_ten("1.12e-16"), power_of_ten("8.32e+00"), power_of_ten("0.1736"))
+    $1.12 \times 10^{-16}$ 8.32 0.1736
+    """
+    match = _SCIENTIFIC.match(number)
+    if match is None:
+        return number
+    digits, sign, exponent = match.groups()
+    if exponent == "0":
+        return digits
+    return f"${digits} \\times 10^{{{'-' if sign == '-' else ''}{exponent}}}$"

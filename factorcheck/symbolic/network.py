@@ -23,9 +23,10 @@ import sympy
 
 from factorcheck.errors import FactorcheckError
 from factorcheck.symbolic.derivation import Derivation, Proof, derive
-from factorcheck.symbolic.text import latex_math
+from factorcheck.symbolic.text import Math, Text, latex_math, text, unicode_math
 
-__all__ = ["ALPHA", "MAX_ALPHA", "RHO", "parse_alpha", "scaling_proof"]
+__all__ = ["ALPHA", "MAX_ALPHA", "RHO", "parse_alpha", "resolution_assumption", "scaling_proof",
+           "width_assumption"]
 
 #: The width multiplier as a symbol (positive).
 ALPHA = sympy.Symbol("alpha", positive=True)
@@ -99,7 +100,7 @@ def _huge_exponent(text: str) -> bool:
 
 def scaling_proof(name: str, total_macs: sympy.Expr, total_params: sympy.Expr,
                   subtotals: Sequence[tuple[str, sympy.Expr]], *, rho_0: int,
-                  assumption: str = "") -> Proof:
+                  assumption: Text | str = "") -> Proof:
     """How a network's total MACs and parameters scale with width ``alpha`` and resolution ``rho``.
 
     ``total_macs`` is ``T(alpha, rho)``, the sum of the per-type ``subtotals``
@@ -139,20 +140,48 @@ def scaling_proof(name: str, total_macs: sympy.Expr, total_params: sympy.Expr,
     derivations = (_collected(total_macs, subtotals), _width_limit(total_macs),
                    _width_rule_gap(total_macs), _resolution_scaling(total_macs, rho_0),
                    _params_flat(total_params))
-    findings = tuple(f"{d.title}: {step.justification} does not hold ({step.method})"
+    findings = tuple(text(d.title, ": ", step.justification, f" does not hold ({step.method})")
                      for d in derivations for step in d.steps if step.status.value == "false")
-    return Proof("network_scaling", f"Cost of {name} in width alpha and resolution rho",
-                 _SCALING_SUMMARY.format(assumption=assumption or "nothing more"), derivations,
-                 findings)
+    title = text(f"Cost of {name} in width ", ALPHA, " and resolution ", RHO)
+    return Proof("network_scaling", title, _summary(assumption), derivations, findings)
 
 
-_SCALING_SUMMARY = (
-    "Total multiply-accumulates T(alpha, rho) and parameters P(alpha) of the network, "
-    "built layer by layer from the same cost functions as the numeric tables, assuming "
-    "{assumption}. The cost grows like alpha^2 (its limit over alpha^2 is the coefficient "
-    "of the layers between two scaled widths), the alpha^2 rule underestimates it for "
-    "alpha < 1 by the layers linear in alpha, and it scales exactly as rho^2 apart from "
-    "the layers after global pooling.")
+_T, _P = sympy.Function("T"), sympy.Function("P")
+
+
+def width_assumption(alpha: sympy.Expr = ALPHA) -> Text:
+    """The assumption of a symbolic width: every scaled width stays an integer.
+
+    Examples
+    --------
+    >>> print(width_assumption())
+    α·C is an integer for every scaled width C
+    """
+    product = Math(f"{latex_math(alpha)} C", f"{unicode_math(alpha)}·C")  # in reading order
+    return text(product, " is an integer for every scaled width ", Math("C", "C"))
+
+
+def resolution_assumption(resolution: sympy.Expr, stride: int) -> Text:
+    """The assumption of a symbolic resolution: a multiple of the network's total stride.
+
+    Examples
+    --------
+    >>> print(resolution_assumption(RHO, 32))
+    ρ is a multiple of 32 (the total stride)
+    """
+    return text(resolution, f" is a multiple of {stride} (the total stride)")
+
+
+def _summary(assumption: Text | str) -> Text:
+    alpha_2 = ALPHA**2
+    return text(
+        "Total multiply-accumulates ", _T(ALPHA, RHO), " and parameters ", _P(ALPHA),
+        " of the network, built layer by layer from the same cost functions as the numeric "
+        "tables, assuming ", assumption or "nothing more", ". The cost grows like ", alpha_2,
+        " (its limit over ", alpha_2, " is the coefficient of the layers between two scaled "
+        "widths), the ", alpha_2, " rule underestimates it for ", sympy.Lt(ALPHA, 1),
+        " by the layers linear in ", ALPHA, ", and it scales exactly as ", RHO**2,
+        " apart from the layers after global pooling.")
 
 
 def _collected(total: sympy.Expr, subtotals: Sequence[tuple[str, sympy.Expr]]) -> Derivation:
@@ -163,22 +192,23 @@ def _collected(total: sympy.Expr, subtotals: Sequence[tuple[str, sympy.Expr]]) -
     types = " + ".join(kind for kind, _ in nonzero)
     shows_work = latex_math(start) != latex_math(polynomial)  # else the step would read X = X
     steps = [(polynomial, "collect the per-layer counts")] if shows_work else []
-    return derive(f"total MACs ({types}) as a polynomial in alpha and rho",
+    return derive(text(f"total MACs ({types}) as a polynomial in ", ALPHA, " and ", RHO),
                   start if shows_work else polynomial, steps)
 
 
 def _width_limit(total: sympy.Expr) -> Derivation:
     leading = sympy.Poly(total, ALPHA).coeff_monomial(ALPHA**2)
-    return derive("the cost grows like alpha^2",
+    return derive(text("the cost grows like ", ALPHA**2),
                   sympy.Limit(total / ALPHA**2, ALPHA, sympy.oo),
-                  [(leading, "only the alpha^2 terms survive")])
+                  [(leading, text("only the ", ALPHA**2, " terms survive"))])
 
 
 def _width_rule_gap(total: sympy.Expr) -> Derivation:
     linear = sympy.Poly(total, ALPHA).coeff_monomial(ALPHA)
     start = total - ALPHA**2 * total.subs(ALPHA, 1)
-    return derive("error of the alpha^2 rule", start,
-                  [(ALPHA * (1 - ALPHA) * linear, "the alpha^2 terms cancel; no constant term")],
+    return derive(text("error of the ", ALPHA**2, " rule"), start,
+                  [(ALPHA * (1 - ALPHA) * linear,
+                    text("the ", ALPHA**2, " terms cancel; no constant term"))],
                   strict=False)
 
 
@@ -188,12 +218,14 @@ def _resolution_scaling(total: sympy.Expr, rho_0: int) -> Derivation:
                        sympy.Add(total.subs(RHO, rho_0), -after_pool, evaluate=False),
                        evaluate=False)  # kept as written: evaluated, it prints like ``total``
     claim = scaled if after_pool == 0 else sympy.Add(scaled, after_pool, evaluate=False)
-    return derive(f"the cost scales as rho^2 from rho = {rho_0}, apart from layers after pooling",
-                  total, [(claim, "every spatial size is proportional to rho")], strict=False)
+    title = text("the cost scales as ", RHO**2, " from ", sympy.Eq(RHO, rho_0, evaluate=False),
+                 ", apart from layers after pooling")
+    return derive(title, total,
+                  [(claim, text("every spatial size is proportional to ", RHO))], strict=False)
 
 
 def _params_flat(params: sympy.Expr) -> Derivation:
     return derive("parameters do not depend on the resolution", sympy.Derivative(params, RHO),
-                  [(sympy.Integer(0), "no parameter count contains rho")])
+                  [(sympy.Integer(0), text("no parameter count contains ", RHO))])
 
 
