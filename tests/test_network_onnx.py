@@ -191,3 +191,25 @@ def test_external_data_is_not_loaded(onnx, tmp_path):
               location="weights.bin", size_threshold=0)
     (tmp_path / "weights.bin").unlink()
     assert _rows(onnx_table(path)) == HAND_ROWS
+
+
+def test_input_shapes_beyond_int64_are_clean_errors(onnx, tmp_path, capsys):
+    from factorcheck.cli import main
+
+    path = small_cnn(onnx, tmp_path / "m.onnx")
+    for shape in ((1, 3, 2**63, 16), (1, 3, 10**5000, 16), (1, True, 16, 16)):
+        with pytest.raises(FactorcheckError, match="below 2\\*\\*63"):
+            onnx_table(path, input_shape=shape)
+    with pytest.raises(SystemExit) as exc:
+        main(["network", str(path), "--input-shape", f"1x3x{2**63}x16"])
+    assert exc.value.code == 2 and "2**63 - 1" in capsys.readouterr().err
+
+
+def test_same_padding_with_bad_strides_is_a_clean_error(onnx, tmp_path):
+    for strides in ([0, 0], [2]):
+        node = onnx.helper.make_node("Conv", ["x", "w"], ["logits"], name="same",
+                                     strides=strides, auto_pad="SAME_UPPER")
+        path = save_model(onnx, tmp_path / "s.onnx", [node], [_weight(onnx, "w", (4, 3, 3, 3))],
+                          [1, 3, 15, 15])
+        with pytest.raises(FileFormatError, match="strides"):
+            onnx_table(path)

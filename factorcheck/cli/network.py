@@ -34,6 +34,9 @@ from factorcheck.network import (
     onnx_table,
 )
 
+#: Largest dimension ONNX can store (an int64).
+INT64_MAX = 2**63 - 1
+
 __all__ = ["format_comparison", "format_table", "parse_input_shape", "register", "run"]
 
 _EPILOG = f"""\
@@ -91,10 +94,10 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
         dims = tuple(int(part.strip(), 10) for part in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"input shape: expected integers like 1x3x224x224, got {text!r}") from None
-    if any(d < 1 or d > 2**63 - 1 for d in dims) or len(dims) > 8:  # protobuf dims are int64
+            f"input shape: expected integers like 1x3x224x224, got {text[:80]!r}") from None
+    if any(not 1 <= d <= INT64_MAX for d in dims) or len(dims) > 8:
         raise argparse.ArgumentTypeError(
-            f"input shape: expected up to 8 integers in 1..2**63-1, got {text!r:.80}")
+            f"input shape: expected up to 8 integers from 1 to 2**63 - 1, got {text[:80]!r}")
     return dims
 
 

@@ -174,8 +174,12 @@ def _fix_input(graph: Any, input_shape: tuple[int, ...] | None, path: str) -> tu
             and None not in dims[1:]:
         input_shape = (1, *dims[1:])  # type: ignore[assignment]
     if input_shape is not None:
-        if any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in input_shape):
-            raise FactorcheckError(f"input shape: expected positive ints, got {input_shape}")
+        if any(not isinstance(d, int) or isinstance(d, bool) or not 1 <= d < 2**63
+               for d in input_shape):
+            shown = [d if not isinstance(d, int) or abs(d) < 2**64 else "(huge)"
+                     for d in input_shape[:8]]
+            raise FactorcheckError(
+                f"input shape: expected positive ints below 2**63 (ONNX's int64), got {shown}")
         shape = value.type.tensor_type.shape
         shape.ClearField("dim")
         for d in input_shape:
