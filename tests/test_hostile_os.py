@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -29,7 +30,8 @@ def folder():
     path = shared_folder()
     np.save(path / "model.npy", np.ones((4, 2, 3, 3)))
     (path / "model.npy").chmod(0o644)
-    return path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_unreadable_input_is_a_clean_error(folder):
