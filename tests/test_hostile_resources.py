@@ -70,6 +70,19 @@ def test_a_real_zip_bomb_is_refused_by_ratio_and_allowed_by_max_bytes(tmp_path):
     assert "1 layer analysed" in out
 
 
+def test_report_takes_the_same_max_bytes_as_check(tmp_path):
+    path = tmp_path / "bomb.npz"
+    _zeros_member(path, 16 * 2**20)
+    out = tmp_path / "r.json"
+    status, _, err = cli("report", path, "-o", out, "--max-bytes", str(GiB // 4))
+    assert_clean_error(status, err, "more than 100 times")
+    assert not out.exists()
+    status, _, err = cli("report", path, "-o", out, "--max-bytes", str(2 * GiB), "--order",
+                         "dw-pw")
+    assert status == 0, err
+    assert '"canonical_shape": [' in out.read_text()
+
+
 def test_the_default_limit_refuses_a_256_mib_bomb_before_decompressing(tmp_path):
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -71,9 +71,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--allow-skipped", action="store_true",
                    help="with --require-separable, do not fail because layers were skipped "
                         "(they are still listed)")
-    p.add_argument("--max-bytes", type=_max_bytes, default=MAX_TENSOR_BYTES, metavar="N",
-                   help="largest tensor read, in bytes (default 4 GiB); also lets compressed "
-                        ".npz members up to N/64 bytes expand more than 100 times")
     p.set_defaults(func=run)
     return p
 
@@ -102,6 +99,9 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
                    help="weight layout of .npy/.npz/.safetensors files (default: OIHW)")
     p.add_argument("--no-external-data", action="store_true",
                    help="refuse ONNX models whose weights use external data files")
+    p.add_argument("--max-bytes", type=_max_bytes, default=MAX_TENSOR_BYTES, metavar="N",
+                   help="largest tensor read, in bytes (default 4 GiB); also lets compressed "
+                        ".npz members up to N/64 bytes expand more than 100 times")
 
 
 def run(args: argparse.Namespace) -> int:

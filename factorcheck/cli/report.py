@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         order=None if args.order == "both" else args.order, multiplier=args.multiplier,
         rtol=args.rtol, layer=args.layer, layout=args.layout, network=args.network,
         allow_external_data=not args.no_external_data, timeout=args.timeout,
+        max_bytes=args.max_bytes,
         progress=progress_bar(sys.stderr),
         decouple=getattr(args, "decouple", None), input_shape=getattr(args, "input_shape", None),
     )

@@ -38,6 +38,7 @@ from typing import Any
 
 from factorcheck.display import Displayable
 from factorcheck.errors import FactorcheckError, LatexError
+from factorcheck.io import MAX_TENSOR_BYTES
 from factorcheck.io.output import check_output, check_suffix, write_text
 from factorcheck.report.json import SCHEMA_VERSION, render_json
 from factorcheck.report.latex import render_latex
@@ -146,6 +147,7 @@ def write(
     progress: Progress | None = None,
     decouple: Any = None,
     input_shape: Sequence[int] | None = None,
+    max_bytes: int = MAX_TENSOR_BYTES,
 ) -> Written:
     """Build a report and write it, as LaTeX (optionally compiled to PDF), Markdown or JSON.
 
@@ -173,6 +175,8 @@ def write(
         ``progress(done, total, name)`` after each layer analysed (see :func:`build`).
     decouple, input_shape
         A decoupling plan, and a fixed input shape for it (see :func:`build`).
+    max_bytes : int
+        Largest tensor read from a model file (see :func:`build`).
 
     Returns
     -------
@@ -199,7 +203,8 @@ def write(
             check_output(target, inputs=paths)  # before any work: never overwrite an input
     report = build(paths, order=order, multiplier=multiplier, rtol=rtol, layer=layer,
                    layout=layout, network=network, allow_external_data=allow_external_data,
-                   progress=progress, decouple=decouple, input_shape=input_shape)
+                   progress=progress, decouple=decouple, input_shape=input_shape,
+                   max_bytes=max_bytes)
     text = render(report, format)
     files: list[Path] = []
     if path is not None:

@@ -28,6 +28,7 @@ from factorcheck._version import __version__
 from factorcheck.demo import demo_kernels
 from factorcheck.display import Displayable
 from factorcheck.errors import FactorcheckError
+from factorcheck.io import MAX_TENSOR_BYTES
 from factorcheck.kernel import to_canonical
 from factorcheck.network import (
     NetworkComparison,
@@ -287,8 +288,9 @@ def _demo_source(start: int, options: dict[str, Any]) -> SourceReport:
 
 
 def _model_source(path: str | os.PathLike, start: int, options: dict[str, Any],
-                  layout: str | None, allow_external_data: bool) -> SourceReport:
-    result = scan(path, layout=layout, allow_external_data=allow_external_data, **options)
+                  layout: str | None, allow_external_data: bool, max_bytes: int) -> SourceReport:
+    result = scan(path, layout=layout, allow_external_data=allow_external_data,
+                  max_bytes=max_bytes, **options)
     order = _detail_order(result)
     layers = tuple(_layer(start + i, r, order, result.multiplier)
                    for i, r in enumerate(result.layers))
@@ -326,6 +328,7 @@ def build(
     progress: Progress | None = None,
     decouple: Any = None,
     input_shape: Sequence[int] | None = None,
+    max_bytes: int = MAX_TENSOR_BYTES,
 ) -> Report:
     """Gather everything a report shows.
 
@@ -352,6 +355,9 @@ def build(
     input_shape : sequence of int, optional
         ONNX models with a dynamic input: the shape the decoupling section's
         error bounds are computed for.
+    max_bytes : int
+        Largest tensor read from a model file, as in :func:`factorcheck.scan.scan`
+        (it also bounds how far a compressed ``.npz`` member may expand).
 
     Returns
     -------
@@ -374,7 +380,8 @@ def build(
         sources.append(_demo_source(1, options))
     for path in paths:
         start = 1 + sum(len(s.layers) for s in sources)
-        sources.append(_model_source(path, start, options, layout, allow_external_data))
+        sources.append(_model_source(path, start, options, layout, allow_external_data,
+                                     max_bytes))
     table = _network(network)
     return Report(
         version=__version__,
