@@ -71,7 +71,7 @@ def _spectrum_plot(layer: LayerReport) -> str:
 
 
 def spectra_figure(source: SourceReport) -> str:
-    """A figure of the singular values of each column, for up to :data:`MAX_SPECTRA` layers.
+    r"""A figure of the singular values of each column, for up to :data:`MAX_SPECTRA` layers.
 
     In a model the layers farthest from separable come first; ``""`` when no
     layer has per-column detail.
