@@ -34,6 +34,7 @@ import io
 import json
 import resource
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -463,7 +464,8 @@ def _argument_cases(folder: Path) -> list[Case]:
     outputs = {"missing folder": str(folder / "no" / "r.tex"), "directory": str(folder),
                "the input": str(model), "input via symlink": None,
                "unknown suffix": str(folder / "r.npy"),
-               "/dev/null": "/dev/null", "/dev/full": "/dev/full", "empty": ""}
+               "/dev/null": str(_device(folder, "null", 3)),
+               "/dev/full": str(_device(folder, "full", 7)), "empty": ""}
     link = folder / "link.tex"
     link.symlink_to(model)
     outputs["input via symlink"] = str(link)
@@ -475,6 +477,18 @@ def _argument_cases(folder: Path) -> list[Case]:
     cases.append(Case("network: unknown name with ESC", lambda: main(["network", f"n{ESC}"])))
     cases.append(Case("check --layer ESC", lambda: main(["check", str(model), "--layer", ESC])))
     return cases
+
+
+def _device(folder: Path, name: str, minor: int) -> Path:
+    """A private /dev/null or /dev/full when root: a regression must not replace the real one.
+
+    Without root nothing in /dev can be replaced, so the real device is used.
+    """
+    if os.getuid() != 0:
+        return Path("/dev") / name
+    path = folder / f"dev-{name}"
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    return path
 
 
 def _unchanged(argv: list[str], model: Path, data: bytes) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,27 @@ def optional(module: str) -> ModuleType:
         if IN_CI:
             raise
         pytest.skip(f"optional dependency {module!r} is not installed", allow_module_level=True)
+
+
+def char_device(folder: str | os.PathLike, name: str = "null", minor: int = 3) -> Path:
+    """A private character device in ``folder``: ``/dev/null``'s (minor 3) or ``/dev/full``'s (7).
+
+    Tests that write to a device use this node, never the system's: run as
+    root, a regression that replaced the output would otherwise replace
+    ``/dev/null`` itself.  Without root (no ``mknod``), or on a ``nodev``
+    file system, the system device is returned: an unprivileged process
+    cannot replace it.
+    """
+    system = Path("/dev") / name
+    if os.getuid() != 0:
+        return system
+    path = Path(folder) / name
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+        os.close(os.open(path, os.O_WRONLY))
+    except OSError:  # mounted nodev: the node cannot be opened
+        return system
+    return path
 
 
 def shared_folder() -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -29,7 +30,8 @@ def folder():
     path = shared_folder()
     np.save(path / "model.npy", np.ones((4, 2, 3, 3)))
     (path / "model.npy").chmod(0o644)
-    return path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_unreadable_input_is_a_clean_error(folder):
@@ -80,11 +82,16 @@ def test_output_to_dev_stdout_as_a_user(folder):
     assert not os.path.exists("/dev/.stdout.part")
 
 
-def test_output_to_dev_stdout_redirected_to_a_file_writes_through(folder):
-    """``-o /dev/stdout > out.json``: the shell's file gets the text, /dev/stdout stays a link."""
+def test_output_to_a_descriptor_link_redirected_to_a_file_writes_through(folder):
+    """``-o /dev/fd/1 > out.json`` (as ``/dev/stdout``): the shell's file gets the text.
+
+    ``/dev/fd/1`` rather than ``/dev/stdout``: run as root, a regression that
+    staged and renamed would replace the system's ``/dev/stdout`` link, while
+    ``/dev/fd`` lies in ``/proc``, where nothing can be created.
+    """
     with open(folder / "out.json", "w") as out:
         done = subprocess.run([sys.executable, "-m", "factorcheck", "report", "model.npy", "-o",
-                               "/dev/stdout", "--format", "json"], cwd=folder, stdout=out,
+                               "/dev/fd/1", "--format", "json"], cwd=folder, stdout=out,
                               stderr=subprocess.PIPE, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads((folder / "out.json").read_text())["schema_version"] == 1

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from hostile_helpers import assert_clean_error, cli, part_files
+from hostile_helpers import assert_clean_error, char_device, cli, part_files
 
 from factorcheck.errors import OutputError
 from factorcheck.io.output import check_output, check_suffix, same_file, write_text
@@ -121,10 +121,18 @@ def test_fifo_without_a_reader_is_refused_not_replaced(model, tmp_path):
     assert fifo.is_fifo() and part_files(tmp_path) == []
 
 
-def test_character_device_is_written_through(model):
-    status, _, err = cli("report", model, "-o", "/dev/null")
+def test_character_device_is_written_through(model, tmp_path):
+    null = char_device(tmp_path)  # a private /dev/null: a regression must not replace the real one
+    status, _, err = cli("report", model, "-o", null)
     assert status == 0, err
-    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert null.is_char_device() and part_files(null.parent) == []
+
+
+def test_a_full_device_is_a_clean_error(model, tmp_path):
+    full = char_device(tmp_path, "full", 7)
+    status, _, err = cli("report", model, "-o", full, "--format", "md")
+    assert_clean_error(status, err, "cannot write")
+    assert full.is_char_device()
 
 
 def test_check_output_library_api(model, tmp_path):

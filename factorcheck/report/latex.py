@@ -98,7 +98,7 @@ _STEP_NOTE = re.compile(r"\((verified|unverified|false)\)\}( \\\\)?$", re.MULTIL
 
 def fmt_distance(value: float) -> str:
     """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
-    written as a power of ten in math (LaTeX of ``$1.12 \\times 10^{-16}$``)."""
+    written as a power of ten in math (LaTeX of ``$1.12{\\times}10^{-16}$``)."""
     return power_of_ten(plain_distance(value))
 
 

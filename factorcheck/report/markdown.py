@@ -42,7 +42,7 @@ __all__ = ["render_markdown"]
 
 def fmt_distance(value: float) -> str:
     """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
-    written as a power of ten in math (Markdown of ``$1.12 \\times 10^{-16}$``)."""
+    written as a power of ten in math (Markdown of ``$1.12{\\times}10^{-16}$``)."""
     return power_of_ten(plain_distance(value))
 
 

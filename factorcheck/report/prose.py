@@ -56,10 +56,12 @@ def finding_label(quantity: str) -> Text:
 def power_of_ten(number: str) -> str:
     r"""A number printed in scientific notation (``1.12e-16``) as LaTeX math; others as they are.
 
+    The sign is set tight (``{\times}``), as in a table column.
+
     Examples
     --------
     >>> print(power_of_ten("1.12e-16"), power_of_ten("8.32e+00"), power_of_ten("0.1736"))
-    $1.12 \times 10^{-16}$ 8.32 0.1736
+    $1.12{\times}10^{-16}$ 8.32 0.1736
     """
     match = _SCIENTIFIC.match(number)
     if match is None:
@@ -67,4 +69,4 @@ def power_of_ten(number: str) -> str:
     digits, sign, exponent = match.groups()
     if exponent == "0":
         return digits
-    return f"${digits} \\times 10^{{{'-' if sign == '-' else ''}{exponent}}}$"
+    return f"${digits}{{\\times}}10^{{{'-' if sign == '-' else ''}{exponent}}}$"

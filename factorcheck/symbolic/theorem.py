@@ -215,7 +215,7 @@ def dimension_count_proof() -> Proof:
     scale = derive("one scale per column is redundant", sympy.Mul(t * mu, b / t, evaluate=False),
                    [(mu * b, text("cancel ", t))])
     codim = derive(
-        text("codimension inside ", Math(r"\mathbb{R}^{n m s^2}", "ℝ^(n m s²)")),
+        text("codimension inside ", Math(r"\mathbb{R}^{n m s^2}", "ℝⁿᵐˢ²")),
         n * m * s**2 - m * (n + s**2 - 1),
         [(m * (n - 1) * (s**2 - 1), "factor")],
     )
