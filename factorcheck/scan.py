@@ -640,30 +640,3 @@ def _with_group(kernels: Sequence[StoredKernel], group: int | None) -> list[Stor
     if group is None:
         return list(kernels)
     return [k if k.group is not None else replace(k, group=group) for k in kernels]
-
-
-def _with_group(kernels: Sequence[StoredKernel], group: int | None) -> list[StoredKernel]:
-    """``group`` for every kernel whose source does not state one (``None``: infer it)."""
-    if group is not None and (isinstance(group, bool) or not isinstance(group, int)
-                              or group < 1):
-        raise FactorcheckError(f"group must be an integer >= 1 or None, got {group!r}")
-    if group is None:
-        return list(kernels)
-    return [k if k.group is not None else replace(k, group=group) for k in kernels]
-
-
-def _pairs(kernels: Any) -> Mapping[str, Any] | Iterable[tuple[str, Any]]:
-    """A mapping, or an iterable of ``(name, array)`` pairs; anything else is refused."""
-    if isinstance(kernels, Mapping) or hasattr(kernels, "items"):
-        return kernels if isinstance(kernels, Mapping) else dict(kernels.items())
-    try:
-        pairs = [tuple(pair) for pair in kernels]
-    except TypeError:
-        pairs = None
-    if pairs is None or any(len(pair) != 2 for pair in pairs):
-        raise FactorcheckError(
-            "scan_kernels expects a mapping of name -> array (a state dict, np.load data), "
-            f"an iterable of (name, array) pairs, or a torch.nn.Module; got "
-            f"{type(kernels).__name__}"
-        )
-    return [(str(name), value) for name, value in pairs]
