@@ -36,7 +36,7 @@ import numpy as np
 from factorcheck._text import printable
 
 if TYPE_CHECKING:  # the result modules import this one, never the other way round
-    from factorcheck.scan import LayerRecord, OrderResult, ScanResult
+    from factorcheck.records import LayerRecord, OrderResult, ScanResult
     from factorcheck.separability import Analysis, Factors
 
 __all__ = [
