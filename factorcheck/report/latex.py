@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import sympy
 
+from factorcheck.display import layer_kind
 from factorcheck.report.decouple_text import decouple_latex
 from factorcheck.report.escape import latex_escape, latex_name
 from factorcheck.report.figures import MAX_POINTS, distance_figure, spectra_figure
@@ -107,14 +108,8 @@ def _times(shape: Sequence[int]) -> str:
 
 
 def _kind(record: LayerRecord) -> str:
-    words = [record.kind]
-    if record.kind == "grouped":
-        words.append(f"$G={record.group}$")
-    if record.conv_dims == 1:
-        words.append("1-D")
-    if record.trivial:
-        words.append("(trivial)")
-    return " ".join(words)
+    """:func:`~factorcheck.display.layer_kind`, its group count set in math (``$G=2$``)."""
+    return layer_kind(record).replace(f"G={record.group}", f"$G={record.group}$", 1)
 
 
 def _with_marks(fragment: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import sympy
 
+from factorcheck.display import layer_kind
 from factorcheck.report.decouple_text import decouple_markdown
 from factorcheck.report.escape import markdown_escape
 from factorcheck.report.latex import (
@@ -148,10 +149,9 @@ def _worked_example(report: Report) -> str:
 
 
 def _kind(layer: LayerReport) -> str:
+    """:func:`~factorcheck.display.layer_kind`, its group count set in math (``$G = 2$``)."""
     r = layer.record
-    words = [r.kind] + ([f"$G = {r.group}$"] if r.kind == "grouped" else []) \
-        + (["1-D"] if r.conv_dims == 1 else []) + (["(trivial)"] if r.trivial else [])
-    return " ".join(words)
+    return layer_kind(r).replace(f"G={r.group}", f"$G = {r.group}$", 1)
 
 
 def _verdicts(source: SourceReport) -> str:
