@@ -58,8 +58,8 @@ import sympy
 
 from factorcheck.symbolic.geometry import (
     Size,
+    _axes,
     _exact_div,
-    _padding,
     _pair,
     _size,
     output_shape,
@@ -385,12 +385,8 @@ def padding_aware_macs(
     >>> padding_aware_macs(11, 3, 3, 3, stride=2, padding=1, groups=3)   # 16*16*3
     768
     """
-    pads = _padding(padding)
-    pairs = (_pair(input_shape, "input_shape"), _pair(kernel, "kernel"),
-             _pair(stride, "stride"), _pair(dilation, "dilation"))
-    rows, cols = (
-        valid_taps(d_f, k, s, pad, dil) for d_f, k, s, dil, pad in zip(*pairs, pads, strict=True)
-    )
+    rows, cols = (valid_taps(*axis) for axis in _axes(input_shape, kernel, stride, padding,
+                                                      dilation))
     m = _size(in_channels, "in_channels")
     n = _size(out_channels, "out_channels")
     g = _size(groups, "groups")

@@ -84,6 +84,16 @@ def _padding(value: object) -> tuple[tuple[Size, Size], tuple[Size, Size]]:
     return ((pad, pad), (pad, pad))
 
 
+def _axes(input_shape: object, kernel: object, stride: object, padding: object,
+          dilation: object) -> list[tuple[Size, Size, Size, tuple[Size, Size], Size]]:
+    """Per spatial axis, validated: ``(input size, kernel size, stride, (begin, end) padding,
+    dilation)``, the arguments of :func:`output_size` and :func:`valid_taps` in their order."""
+    pads = _padding(padding)
+    pairs = (_pair(input_shape, "input_shape"), _pair(kernel, "kernel"),
+             _pair(stride, "stride"), _pair(dilation, "dilation"))
+    return [(d_f, k, s, pad, dil) for d_f, k, s, dil, pad in zip(*pairs, pads, strict=True)]
+
+
 def _is_int(*values: Size) -> bool:
     return all(isinstance(v, int) for v in values)
 
@@ -218,12 +228,9 @@ def output_shape(
     >>> output_shape((11, 8), (3, 1), stride=2, padding=((1, 1), (0, 0)))
     (6, 4)
     """
-    pads = _padding(padding)
-    pairs = (_pair(input_shape, "input_shape"), _pair(kernel, "kernel"),
-             _pair(stride, "stride"), _pair(dilation, "dilation"))
     return tuple(  # type: ignore[return-value]
-        output_size(d_f, k, s, pad, dil, exact_division=exact_division)
-        for d_f, k, s, dil, pad in zip(*pairs, pads, strict=True)
+        output_size(*axis, exact_division=exact_division)
+        for axis in _axes(input_shape, kernel, stride, padding, dilation)
     )
 
 
