@@ -30,16 +30,14 @@ from factorcheck.report.escape import latex_escape, latex_name
 from factorcheck.report.figures import MAX_POINTS, distance_figure, spectra_figure
 from factorcheck.report.model import LayerReport, Report, SliceDetail, SourceReport
 from factorcheck.report.numbers import (
-    fmt_distance as plain_distance,
-)
-from factorcheck.report.numbers import (
     fmt_energy,
     fmt_int,
     fmt_percent,
     fmt_ratio,
     verdict,
 )
-from factorcheck.report.prose import ORDER_TEXT, finding_label, power_of_ten, times
+from factorcheck.report.prose import ORDER_TEXT, finding_label, times
+from factorcheck.report.prose import distance_math as fmt_distance
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
@@ -95,12 +93,6 @@ _STEP_NOTE = re.compile(r"\((verified|unverified|false)\)\}( \\\\)?$", re.MULTIL
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def fmt_distance(value: float) -> str:
-    """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
-    written as a power of ten in math (LaTeX of ``$1.12{\\times}10^{-16}$``)."""
-    return power_of_ten(plain_distance(value))
 
 
 def _times(shape: Sequence[int]) -> str:

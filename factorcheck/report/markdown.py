@@ -24,27 +24,19 @@ from factorcheck.report.latex import (
 )
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import (
-    fmt_distance as plain_distance,
-)
-from factorcheck.report.numbers import (
     fmt_energy,
     fmt_int,
     fmt_percent,
     fmt_ratio,
     verdict,
 )
-from factorcheck.report.prose import ORDER_TEXT, finding_label, power_of_ten, times
+from factorcheck.report.prose import ORDER_TEXT, finding_label, times
+from factorcheck.report.prose import distance_math as fmt_distance
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
 
 __all__ = ["render_markdown"]
 
-
-
-def fmt_distance(value: float) -> str:
-    """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
-    written as a power of ten in math (Markdown of ``$1.12{\\times}10^{-16}$``)."""
-    return power_of_ten(plain_distance(value))
 
 
 def _md(text: str) -> str:
