@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from factorcheck._text import printable
+
 if TYPE_CHECKING:  # the result modules import this one, never the other way round
-    from factorcheck.scan import LayerRecord, OrderResult, ScanResult
+    from factorcheck.records import LayerRecord, OrderResult, ScanResult
     from factorcheck.separability import Analysis, Factors
 
 __all__ = [
@@ -134,8 +136,7 @@ def safe_name(name: str, limit: int = NAME_LIMIT) -> str:
     >>> safe_name("x" * 100, limit=10)
     'xxxxx…xxxx'
     """
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in str(name))
+    text = printable(str(name))
     if len(text) <= limit:
         return text
     head = (limit - 1) // 2 + (limit - 1) % 2

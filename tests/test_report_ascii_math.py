@@ -8,13 +8,12 @@ Skipped only when pdflatex or pdftotext is missing *and* CI is not set; in CI a 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI
+from conftest import require_tool
 from factorcheck.cli import main
 
 #: ASCII stand-ins for mathematics, each with a sample it must catch (the negative control).
@@ -55,17 +54,9 @@ def stand_ins(text: str, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     return found
 
 
-def _require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        if IN_CI:
-            pytest.fail(f"{tool} is missing in CI (install texlive-latex-base "
-                        "texlive-latex-recommended texlive-pictures lmodern poppler-utils)")
-        pytest.skip(f"{tool} is not installed")
-
-
 def _pdf_text(folder: Path, *options: str) -> str:
-    _require("pdflatex")
-    _require("pdftotext")
+    require_tool("pdflatex")
+    require_tool("pdftotext")
     assert main(["report", *options, "-o", str(folder / "r.tex"), "--pdf"]) == 0
     return subprocess.run(["pdftotext", str(folder / "r.pdf"), "-"], check=True,
                           capture_output=True, text=True).stdout

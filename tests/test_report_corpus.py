@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from strategies import model_specs, write_model
 
-from conftest import IN_CI
+from conftest import require_tool
 from factorcheck.report import render
 from factorcheck.report.model import build
 from factorcheck.report.pdf import DEFAULT_TIMEOUT, _run_once, find_engine
@@ -33,14 +32,6 @@ SUFFIXES = {".npz", ".safetensors", ".onnx"}
 CORPUS_FILES = sorted(p for p in CORPUS.iterdir() if p.suffix in SUFFIXES)
 #: Largest overfull box tolerated (points): wide content must wrap, split or be summarized.
 OVERFULL_PT = 1.0
-
-
-def require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        if IN_CI:
-            pytest.fail(f"{tool} is missing in CI (install texlive-latex-base "
-                        "texlive-latex-recommended texlive-pictures lmodern poppler-utils)")
-        pytest.skip(f"{tool} is not installed")
 
 
 def type3_fonts(pdf: Path) -> list[str]:
@@ -75,8 +66,8 @@ def check_compiles(model: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def tools() -> None:
-    require("pdflatex")
-    require("pdffonts")
+    require_tool("pdflatex")
+    require_tool("pdffonts")
 
 
 def test_corpus_is_large_enough_and_small():

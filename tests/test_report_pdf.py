@@ -7,14 +7,13 @@ Skipped only when pdflatex or pdftotext is missing *and* CI is not set; in CI
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import IN_CI
+from conftest import require_tool
 from factorcheck.cli import main
 from factorcheck.errors import LatexError
 from factorcheck.report.pdf import compile_pdf
@@ -37,18 +36,10 @@ LONG_NAME = "L" * 10_000
 CONTROL_NAME = "conv\x1b[31mred\x07"
 
 
-def _require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        if IN_CI:
-            pytest.fail(f"{tool} is missing in CI (install texlive-latex-base "
-                        "texlive-latex-recommended texlive-pictures lmodern poppler-utils)")
-        pytest.skip(f"{tool} is not installed")
-
-
 @pytest.fixture(autouse=True)
 def tools() -> None:
-    _require("pdflatex")
-    _require("pdftotext")
+    require_tool("pdflatex")
+    require_tool("pdftotext")
 
 
 def pdf_text(path: Path) -> str:
@@ -63,7 +54,7 @@ def squeeze(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def default_pdf_path(tmp_path_factory) -> Path:
-    _require("pdflatex")
+    require_tool("pdflatex")
     folder = tmp_path_factory.mktemp("default")
     assert main(["report", "-o", str(folder / "r.tex"), "--pdf"]) == 0
     assert sorted(p.name for p in folder.iterdir()) == ["r.pdf", "r.tex"]
@@ -72,14 +63,14 @@ def default_pdf_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def default_pdf(default_pdf_path) -> str:
-    _require("pdftotext")
+    require_tool("pdftotext")
     return pdf_text(default_pdf_path)
 
 
 @pytest.fixture(scope="module")
 def model_pdf_path(tmp_path_factory) -> Path:
-    _require("pdflatex")
-    _require("pdftotext")
+    require_tool("pdflatex")
+    require_tool("pdftotext")
     folder = tmp_path_factory.mktemp("model")
     rng = np.random.default_rng(3)
     arrays = {name: rng.standard_normal((8, 4, 3, 3)) for name in
@@ -103,7 +94,7 @@ def model_pdf(model_pdf_path) -> str:
 
 def test_reports_embed_only_vector_fonts(default_pdf_path, model_pdf_path):
     """Latin Modern in T1: no Type 3 (bitmap) font, on any page, for prose or names."""
-    _require("pdffonts")
+    require_tool("pdffonts")
     for pdf in (default_pdf_path, model_pdf_path):
         fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True,
                                text=True).stdout

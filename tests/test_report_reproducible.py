@@ -9,14 +9,11 @@ when the caller sets ``SOURCE_DATE_EPOCH`` (``compile_pdf`` adds
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from conftest import IN_CI
+from conftest import require_tool
 from factorcheck.report import render
 from factorcheck.report.model import build
 from factorcheck.report.pdf import compile_pdf
@@ -53,10 +50,7 @@ def test_text_outputs_do_not_depend_on_the_hash_seed(tmp_path):
 
 
 def test_pdf_builds_are_byte_identical_with_source_date_epoch(tmp_path, monkeypatch):
-    if shutil.which("pdflatex") is None:
-        if IN_CI:
-            pytest.fail("pdflatex is missing in CI")
-        pytest.skip("pdflatex is not installed")
+    require_tool("pdflatex")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     tex = render(build([MODEL], proofs=["cost_ratio"]), "tex")
     first = compile_pdf(tex, tmp_path / "first.pdf").read_bytes()

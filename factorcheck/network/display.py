@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from factorcheck._text import printable
 from factorcheck.symbolic.text import unicode_math
 
 if TYPE_CHECKING:
@@ -34,17 +35,6 @@ COMPARISON_COLUMNS = ("separable", "standard", "MACs sep.", "MACs std.", "MAC ra
                       "params sep.", "params std.", "param ratio")
 #: Rows shown at each end of a ``repr`` (the middle is elided).
 REPR_ROWS = 3
-
-
-def printable(text: str) -> str:
-    r"""Escape the control characters of a name read from a file.
-
-    Examples
-    --------
-    >>> printable("conv\x1b[31m")
-    'conv\\x1b[31m'
-    """
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _value(value: Any) -> str:

@@ -30,10 +30,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from factorcheck._text import printable
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import require
 from factorcheck.io.onnx import conv_attribute_problem, load_onnx_structure
-from factorcheck.network.display import printable
 from factorcheck.network.rows import attention_row, conv_row, dense_row, transposed_row
 from factorcheck.network.shapes import _geometry, attr, propagate, transposed_output
 from factorcheck.network.table import LayerRow, NetworkTable, SkippedNode

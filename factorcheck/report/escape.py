@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from factorcheck._text import _python_escape, printable
+
 __all__ = [
     "NAME_LIMIT",
     "latex_escape",
@@ -52,24 +54,6 @@ _TEXT = {
 #: One pattern for everything that is not plain printable ASCII text.
 _SPECIAL = re.compile(r"[\\{}$&#^_%~'`<>|\-!?\" ]|[^\x21-\x7e]")
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#+\-.!|~$&\"']|[^\x20-\x7e]")
-
-
-def _python_escape(char: str) -> str:
-    r"""``\x1b``, ``\u5c42``: how Python's ``unicode_escape`` writes a character."""
-    return char.encode("unicode_escape").decode("ascii")
-
-
-def printable(text: str) -> str:
-    r"""Replace every non-printable character by its Python escape, in one pass.
-
-    Examples
-    --------
-    >>> printable("conv\x1b[31m\tred")
-    'conv\\x1b[31m\\tred'
-    >>> printable("层 ok")
-    '层 ok'
-    """
-    return "".join(c if c.isprintable() else _python_escape(c) for c in text)
 
 
 def _latex_char(char: str, table: dict[str, str]) -> str:

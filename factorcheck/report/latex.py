@@ -11,8 +11,8 @@ placed exactly where they stand (``[H]``, from ``float``), beside their section.
 Every string that comes from a user or a file goes through
 :mod:`factorcheck.report.escape`; formulas come from the proofs
 (:meth:`~factorcheck.symbolic.derivation.Proof.to_latex`, i.e.
-:func:`sympy.latex`).  Figures are drawn by pgfplots inside the document from
-at most :data:`MAX_POINTS` points each (more are subsampled, with a note).
+:func:`sympy.latex`).  Figures are drawn by pgfplots inside the document
+(:mod:`factorcheck.report.figures`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ import re
 import statistics
 from collections.abc import Sequence
 
-import numpy as np
 import sympy
 
+from factorcheck.display import layer_kind
 from factorcheck.report.decouple_text import decouple_latex
 from factorcheck.report.escape import latex_escape, latex_name
+from factorcheck.report.figures import MAX_POINTS, distance_figure, spectra_figure
 from factorcheck.report.model import LayerReport, Report, SliceDetail, SourceReport
-from factorcheck.report.numbers import (
-    fmt_distance as plain_distance,
-)
 from factorcheck.report.numbers import (
     fmt_energy,
     fmt_int,
@@ -38,7 +36,8 @@ from factorcheck.report.numbers import (
     fmt_ratio,
     verdict,
 )
-from factorcheck.report.prose import ORDER_TEXT, finding_label, power_of_ten, times
+from factorcheck.report.prose import ORDER_TEXT, finding_label, times
+from factorcheck.report.prose import distance_math as fmt_distance
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
@@ -46,13 +45,6 @@ from factorcheck.symbolic.worked_example import WorkedExample
 
 __all__ = ["MAX_POINTS", "PROOF_SECTIONS", "omitted_columns", "render_latex"]
 
-#: Most points drawn per figure line; longer series are subsampled evenly (a note says so).
-MAX_POINTS = 400
-#: Log-scale floor: smaller values (zero up to rounding) are drawn at it.
-LOG_FLOOR = 1e-16
-_FLOOR = f"$10^{{{round(math.log10(LOG_FLOOR))}}}$"
-#: Columns drawn per spectrum plot, and spectrum plots per source.
-MAX_LINES, MAX_SPECTRA = 8, 4
 #: Sources with at most this many layers get a subsection per layer; larger ones a table.
 DETAILED_LAYERS = 12
 #: Per-column tables list at most this many columns (the JSON has them all).
@@ -103,38 +95,13 @@ _STEP_NOTE = re.compile(r"\((verified|unverified|false)\)\}( \\\\)?$", re.MULTIL
 # --------------------------------------------------------------------------- helpers
 
 
-def fmt_distance(value: float) -> str:
-    """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
-    written as a power of ten in math (LaTeX of ``$1.12{\\times}10^{-16}$``)."""
-    return power_of_ten(plain_distance(value))
-
-
-
-
 def _times(shape: Sequence[int]) -> str:
     return r"$\times$".join(str(s) for s in shape)
 
 
 def _kind(record: LayerRecord) -> str:
-    words = [record.kind]
-    if record.kind == "grouped":
-        words.append(f"$G={record.group}$")
-    if record.conv_dims == 1:
-        words.append("1-D")
-    if record.trivial:
-        words.append("(trivial)")
-    return " ".join(words)
-
-
-def _subsample(count: int, limit: int) -> np.ndarray:
-    """At most ``limit`` evenly spaced indices of ``range(count)``, first and last included."""
-    if count <= limit:
-        return np.arange(count)
-    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
-
-
-def _coords(xs: Sequence[int], ys: Sequence[float]) -> str:
-    return " ".join(f"({x},{max(float(y), LOG_FLOOR):.4e})" for x, y in zip(xs, ys, strict=True))
+    """:func:`~factorcheck.display.layer_kind`, its group count set in math (``$G=2$``)."""
+    return layer_kind(record).replace(f"G={record.group}", f"$G={record.group}$", 1)
 
 
 def _with_marks(fragment: str) -> str:
@@ -307,90 +274,6 @@ def _skipped(source: SourceReport) -> str:
     items = "\n".join(f"  \\item {latex_name(s.name)}: {latex_escape(s.reason)}"
                       for s in source.scan.skipped)
     return f"\\paragraph{{Skipped.}}\n\\begin{{itemize}}\n{items}\n\\end{{itemize}}\n"
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _spectrum_plot(layer: LayerReport) -> str:
-    """Normalized singular values of up to MAX_LINES columns (those keeping the least energy)."""
-    d = layer.detail
-    top = d.singular_values[:, 0]
-    live = np.flatnonzero(top > 0)
-    chosen = live[np.argsort(d.energy_kept[live], kind="stable")][:MAX_LINES]
-    lines = []
-    for j in sorted(chosen):
-        ratio = d.singular_values[j] / top[j]
-        keep = _subsample(len(ratio), MAX_POINTS // MAX_LINES)
-        coords = _coords(keep + 1, ratio[keep])
-        lines.append(f"\\addplot+[mark size=1.2pt] coordinates {{{coords}}};"
-                     f"\n\\addlegendentry{{col.\\ {j + 1}}}")
-    shown = f"{len(chosen)} of {len(top)} columns" if len(chosen) < len(top) else "all columns"
-    title = f"{layer.index}: {latex_name(layer.record.name)}"
-    step = max(1, -(-d.singular_values.shape[1] // 8))  # integer ticks of k, at most 8
-    return rf"""\begin{{minipage}}[b]{{0.48\linewidth}}\centering
-\begin{{tikzpicture}}
-\begin{{semilogyaxis}}[width=0.92\linewidth, height=5.2cm, ymin=5e-17, ymax=2,
-  xlabel={{$k$}}, ylabel={{$\sigma_{{j,k}} / \sigma_{{j,1}}$}}, title={{{title}}},
-  xtick distance={step},
-  title style={{text width=7cm, align=center, font=\footnotesize}},
-  legend style={{font=\tiny, at={{(0.98,0.5)}}, anchor=east}},
-  tick label style={{font=\scriptsize}}, label style={{font=\scriptsize}}]
-{chr(10).join(lines)}
-\end{{semilogyaxis}}
-\end{{tikzpicture}}\\
-{{\scriptsize {shown} ({d.order})}}
-\end{{minipage}}"""
-
-
-def _spectra_figure(source: SourceReport) -> str:
-    layers = [la for la in source.layers if la.detail is not None]
-    if source.is_model:  # the farthest layers first
-        layers.sort(key=lambda la: -la.record.result(la.detail.order).relative_distance)
-    chosen = layers[:MAX_SPECTRA]
-    if not chosen:
-        return ""
-    plots = "\\hfill\n".join(_spectrum_plot(la) for la in chosen)
-    subset = "" if len(chosen) == len(layers) else (
-        f" Shown: the {len(chosen)} of {len(layers)} non-trivial layers farthest from separable.")
-    return rf"""\begin{{figure}}[H]
-\centering
-{plots}
-\caption{{Singular values of each column $A_j$, relative to its largest, on a log scale. A column
-of rank one has a single value at 1 and the rest at the floor ({_FLOOR}, where values zero
-to rounding are drawn). When a layer has more than {MAX_LINES} columns the {MAX_LINES} keeping the
-least energy in a rank-one approximation are drawn.{subset}}}
-\end{{figure}}
-"""
-
-
-def _distance_figure(source: SourceReport) -> str:
-    layers = [la for la in source.layers if not la.record.trivial]
-    if not source.is_model or not layers:
-        return ""
-    keep = _subsample(len(layers), MAX_POINTS)
-    plots = []
-    for order in source.scan.orders:
-        ys = [layers[i].record.result(order).relative_distance for i in keep]
-        xs = [layers[i].index for i in keep]
-        plots.append(f"\\addplot+[only marks, mark size=1.3pt] coordinates {{{_coords(xs, ys)}}};"
-                     f"\n\\addlegendentry{{{order}}}")
-    note = "" if len(keep) == len(layers) else (
-        f" Only {len(keep)} of the {len(layers)} layers are drawn (evenly spaced).")
-    return rf"""\begin{{figure}}[H]
-\centering
-\begin{{tikzpicture}}
-\begin{{semilogyaxis}}[width=0.9\linewidth, height=6cm, ymin=5e-17, ymax=2,
-  xlabel={{layer \#}}, ylabel={{relative distance}},
-  legend style={{at={{(0.5,1.03)}}, anchor=south, legend columns=-1}},
-  tick label style={{font=\scriptsize}}, label style={{font=\small}}]
-{chr(10).join(plots)}
-\end{{semilogyaxis}}
-\end{{tikzpicture}}
-\caption{{Relative distance of each non-trivial layer to the nearest depthwise separable kernel;
-separable layers lie at the floor ({_FLOOR}).{note}}}
-\end{{figure}}
-"""
 
 
 # --------------------------------------------------------------------------- details
@@ -574,7 +457,7 @@ def _source_section(source: SourceReport) -> str:
     parts = [f"\\fcneedspace{{{room}}}\n\\section{{{title}}}",
              (f"Source: {latex_name(source.label, limit=120)}."
              f" Orders: {', '.join(source.scan.orders)}."),
-             _distance_figure(source), _spectra_figure(source), _verdict_table(source),
+             distance_figure(source), spectra_figure(source), _verdict_table(source),
              _skipped(source)]
     if len(source.layers) <= DETAILED_LAYERS:
         parts += [_layer_detail(la) for la in source.layers]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import sympy
 
+from factorcheck.display import layer_kind
 from factorcheck.report.decouple_text import decouple_markdown
 from factorcheck.report.escape import markdown_escape
 from factorcheck.report.latex import (
@@ -23,27 +24,19 @@ from factorcheck.report.latex import (
 )
 from factorcheck.report.model import LayerReport, Report, SourceReport
 from factorcheck.report.numbers import (
-    fmt_distance as plain_distance,
-)
-from factorcheck.report.numbers import (
     fmt_energy,
     fmt_int,
     fmt_percent,
     fmt_ratio,
     verdict,
 )
-from factorcheck.report.prose import ORDER_TEXT, finding_label, power_of_ten, times
+from factorcheck.report.prose import ORDER_TEXT, finding_label, times
+from factorcheck.report.prose import distance_math as fmt_distance
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
 
 __all__ = ["render_markdown"]
 
-
-
-def fmt_distance(value: float) -> str:
-    """A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
-    written as a power of ten in math (Markdown of ``$1.12{\\times}10^{-16}$``)."""
-    return power_of_ten(plain_distance(value))
 
 
 def _md(text: str) -> str:
@@ -148,10 +141,9 @@ def _worked_example(report: Report) -> str:
 
 
 def _kind(layer: LayerReport) -> str:
+    """:func:`~factorcheck.display.layer_kind`, its group count set in math (``$G = 2$``)."""
     r = layer.record
-    words = [r.kind] + ([f"$G = {r.group}$"] if r.kind == "grouped" else []) \
-        + (["1-D"] if r.conv_dims == 1 else []) + (["(trivial)"] if r.trivial else [])
-    return " ".join(words)
+    return layer_kind(r).replace(f"G={r.group}", f"$G = {r.group}$", 1)
 
 
 def _verdicts(source: SourceReport) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 
+from factorcheck.report.numbers import fmt_distance
 from factorcheck.symbolic.text import Math, Text, text
 
-__all__ = ["ORDER_TEXT", "finding_label", "power_of_ten", "times"]
+__all__ = ["ORDER_TEXT", "distance_math", "finding_label", "power_of_ten", "times"]
 
 _SCIENTIFIC = re.compile(r"^(-?[0-9.]+)e([+-])0*([0-9]+)$")
 
@@ -70,3 +71,15 @@ def power_of_ten(number: str) -> str:
     if exponent == "0":
         return digits
     return f"${digits}{{\\times}}10^{{{'-' if sign == '-' else ''}{exponent}}}$"
+
+
+def distance_math(value: float) -> str:
+    r"""A distance as :func:`~factorcheck.report.numbers.fmt_distance` prints it, its exponent
+    written as a power of ten in math (the same in LaTeX and Markdown).
+
+    Examples
+    --------
+    >>> print(distance_math(1.12e-16))
+    $1.12{\times}10^{-16}$
+    """
+    return power_of_ten(fmt_distance(value))
