@@ -115,13 +115,21 @@ def make_weight(kind: str, spatial: tuple[int, int], one_d: bool, rng: np.random
 
 
 def _unique(names: list[str]) -> list[str]:
-    """Make names distinct (every format needs unique keys) without losing their oddities."""
-    seen: dict[str, int] = {}
+    """Make names distinct (every format needs unique keys) without losing their oddities.
+
+    Two names count as equal when they agree up to a NUL character, since a zip
+    member's name ends there (``zipfile`` cuts it): ``a\x00b`` and ``a\x00c`` would
+    both be the .npz member ``a``.
+    """
+    used: set[str] = set()
     out = []
     for name in names:
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        out.append(name if count == 0 else f"{name}#{count}")
+        candidate, count = name, 0
+        while candidate.split("\x00")[0] in used:
+            count += 1
+            candidate = f"{name.split(chr(0))[0]}#{count}"
+        used.add(candidate.split("\x00")[0])
+        out.append(candidate)
     return out
 
 
