@@ -23,6 +23,7 @@ from typing import Any
 
 from factorcheck.cli.check import add_scan_options, progress_bar
 from factorcheck.cli.network import parse_input_shape
+from factorcheck.io import MAX_TENSOR_BYTES
 from factorcheck.report import DEFAULT_STEM, FORMATS, write
 from factorcheck.report.decouple import DEFAULT_PLAN
 
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         order=None if args.order == "both" else args.order, multiplier=args.multiplier,
         rtol=args.rtol, layer=args.layer, layout=args.layout, network=args.network,
         allow_external_data=not args.no_external_data, timeout=args.timeout,
-        max_bytes=args.max_bytes,
+        max_bytes=getattr(args, "max_bytes", MAX_TENSOR_BYTES),
         progress=progress_bar(sys.stderr),
         decouple=getattr(args, "decouple", None), input_shape=getattr(args, "input_shape", None),
     )
