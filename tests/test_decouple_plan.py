@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import factorcheck
 from factorcheck.conv import apply_factors, conv2d
-from factorcheck.decouple import Tradeoff, choose_terms, compose, decouple, tradeoff
+from factorcheck.decouple import Tradeoff, choose_terms, decouple, tradeoff
 from factorcheck.report.model import layer_costs
 from factorcheck.testing import kernel_with_spectrum, random_separable_kernel
 
@@ -107,7 +107,8 @@ def test_grouped_factors_run_as_the_grouped_conv(order):
     k = rng.normal(size=(8, 3, 3, 3))  # groups=2: 6 inputs, 8 outputs
     f = decouple(k, terms=9, order=order, groups=2)
     assert f.multiplier == (4 if order == "dw-pw" else 3)  # min(rows per group, 9)
-    np.testing.assert_allclose(compose(f, groups=2), k, atol=1e-12)
+    assert f.pointwise_groups == 2
+    np.testing.assert_allclose(f.to_kernel(), k, atol=1e-12)
     x = rng.normal(size=(1, 6, 7, 7))
     dw, pw = f.depthwise, f.pointwise
     if order == "dw-pw":
@@ -126,7 +127,7 @@ def test_grouped_nearest_is_per_group():
     for g in range(2):
         block = k[4 * g : 4 * g + 4]
         expected = factorcheck.nearest_separable(block, multiplier=2)
-        np.testing.assert_allclose(compose(f, groups=2)[4 * g : 4 * g + 4], expected, atol=1e-12)
+        np.testing.assert_allclose(f.to_kernel()[4 * g : 4 * g + 4], expected, atol=1e-12)
     t_whole = choose_terms(k, energy=0.9, groups=2)
     assert t_whole == max(choose_terms(k[:4], energy=0.9), choose_terms(k[4:], energy=0.9))
 
@@ -194,7 +195,7 @@ def test_tradeoff_displays_itself_compactly():
         ({"rtol": "0.1"}, "rtol"),
         ({"terms": 1, "order": "dw"}, "unknown order 'dw'"),
         ({"terms": 1, "groups": 3}, "groups=3 does not divide"),
-        ({"terms": 1, "groups": 0}, "groups must be an int >= 1"),
+        ({"terms": 1, "groups": 0}, "groups must be an integer >= 1"),
         ({"terms": 1, "layout": "NCHW"}, "unknown layout"),
     ],
 )

@@ -1,8 +1,9 @@
 """Decoupling: rewrite standard convolutions as their nearest T-term depthwise separable ones.
 
 :mod:`~factorcheck.decouple.plan` chooses the number of terms ``T`` per layer
-and gives the factors (:func:`decouple`, :func:`choose_terms`) and the
-trade-off between cost and error (:func:`tradeoff`);
+and gives the factors (:func:`decouple`, :func:`choose_terms`), the
+trade-off between cost and error (:func:`tradeoff`) and what a rewrite does
+with one layer of a model (:func:`plan_layer`, :func:`layer_geometry`);
 :mod:`~factorcheck.decouple.bound` certifies how large the output error can
 be (:func:`operator_norm`, :func:`error_bound`).
 
@@ -17,12 +18,14 @@ Examples
 
 from factorcheck.decouple.bound import error_bound, operator_norm
 from factorcheck.decouple.plan import (
+    LayerPlan,
     Tradeoff,
     TradeoffRow,
     choose_terms,
-    compose,
     decouple,
     decoupled_cost,
+    layer_geometry,
+    plan_layer,
     tradeoff,
 )
 
@@ -30,10 +33,12 @@ __all__ = [
     "decouple",
     "choose_terms",
     "tradeoff",
-    "compose",
     "decoupled_cost",
+    "plan_layer",
+    "layer_geometry",
     "operator_norm",
     "error_bound",
     "Tradeoff",
     "TradeoffRow",
+    "LayerPlan",
 ]

@@ -11,18 +11,19 @@ chooses ``T`` (:func:`choose_terms`), returns the factors
 per kernel and the factors from :func:`factorcheck.decompose`: no second SVD.
 
 Grouped kernels (``groups = G``, shape ``(n, m/G, kh, kw)``) are judged and
-factored per group.  In "dw-pw" the depthwise step has ``m*T`` channels
-(``groups=m``) and the pointwise step ``groups=G``, weight ``(n, (m/G)*T, 1, 1)``;
-in "pw-dw" the pointwise step has ``groups=G``, weight ``(n*T, m/G, 1, 1)``, and
-the spatial step ``groups=n``.  :func:`compose` turns such factors back into
-the kernel.
+factored per group by the same functions (their ``groups=`` option, see
+:mod:`factorcheck.groups`).  In "dw-pw" the depthwise step has ``m*T``
+channels (``groups=m``) and the pointwise step ``groups=G``, weight
+``(n, (m/G)*T, 1, 1)``; in "pw-dw" the pointwise step has ``groups=G``, weight
+``(n*T, m/G, 1, 1)``, and the spatial step ``groups=n``.  The factors record
+``pointwise_groups = G``, so :meth:`Factors.to_kernel` rebuilds the kernel.
 """
 
 from __future__ import annotations
 
 import html
 import numbers
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,106 +36,29 @@ from factorcheck.decouple.bound import (
     operator_norm,
 )
 from factorcheck.errors import FactorcheckError
-from factorcheck.kernel import Kernel, as_kernel, from_canonical, to_canonical
+from factorcheck.groups import check_groups
+from factorcheck.kernel import Kernel, as_kernel, to_canonical
 from factorcheck.separability import ORDERS, Factors, analyze, decompose, nearest_separable
 from factorcheck.symbolic.cost import LayerCost, conv_cost, output_shape
 
 __all__ = [
+    "LayerPlan",
     "Tradeoff",
     "TradeoffRow",
     "choose_terms",
-    "compose",
     "decouple",
     "decoupled_cost",
+    "layer_geometry",
+    "plan_layer",
     "tradeoff",
 ]
-
-
-# --------------------------------------------------------------------------- groups
-
-
-def _check_groups(k: Kernel, groups: object) -> int:
-    n = k.shape[0]
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise FactorcheckError(f"groups must be an int >= 1, got {groups!r}")
-    if n % groups:
-        raise FactorcheckError(
-            f"groups={groups} does not divide the kernel's {n} output channels "
-            f"(canonical shape {k.shape}, OIHW)"
-        )
-    return int(groups)
-
-
-def _per_group(k: Kernel, groups: int, order: str) -> Kernel:
-    """A kernel whose slices in ``order`` are exactly every group's slices.
-
-    pw-dw slices (per output channel) already are.  dw-pw slices are
-    ``K_g[:, j]``: ``(G, n/G, m/G, kh, kw) -> (n/G, G*m/G, kh, kw)`` lists them
-    all, slice ``g*m/G + j`` being input channel ``g*m/G + j`` of the layer.
-    (:func:`factorcheck.analyze` will take ``groups=`` itself; this is the
-    same split, kept here until then.)
-    """
-    if order == "pw-dw" or groups == 1:
-        return k
-    n, m_g, kh, kw = k.shape
-    blocks = k.data.reshape(groups, n // groups, m_g, kh, kw)
-    return replace(k, data=blocks.transpose(1, 0, 2, 3, 4).reshape(n // groups, -1, kh, kw))
-
-
-def _regroup_pointwise(pointwise: np.ndarray, groups: int, order: str, inverse: bool = False
-                       ) -> np.ndarray:
-    """dw-pw pointwise ``(n/G, m*T)`` of the per-group kernel <-> ``(n, (m/G)*T)`` grouped."""
-    if order == "pw-dw" or groups == 1:
-        return pointwise
-    if inverse:  # (n, m_g*T) -> (n_g, m*T)
-        n, width = pointwise.shape[:2]
-        blocks = pointwise.reshape(groups, n // groups, width, 1, 1)
-        return blocks.transpose(1, 0, 2, 3, 4).reshape(n // groups, groups * width, 1, 1)
-    n_g, width = pointwise.shape[:2]
-    blocks = pointwise.reshape(n_g, groups, width // groups, 1, 1)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(groups * n_g, width // groups, 1, 1)
-
-
-def _from_per_group(data: np.ndarray, groups: int, order: str) -> np.ndarray:
-    """Inverse of :func:`_per_group` on a canonical array."""
-    if order == "pw-dw" or groups == 1:
-        return data
-    n_g, m, kh, kw = data.shape
-    blocks = data.reshape(n_g, groups, m // groups, kh, kw)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(groups * n_g, m // groups, kh, kw)
-
-
-def compose(factors: Factors, *, groups: int = 1) -> np.ndarray:
-    """The standard kernel that factors from :func:`decouple` compose to, in their layout.
-
-    For ``groups=1`` this is :meth:`Factors.to_kernel`; for grouped factors
-    (see the module docstring) the grouped pointwise step is taken into account.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> k = np.random.default_rng(0).normal(size=(8, 2, 3, 3))      # groups=2: 4 inputs
-    >>> f = decouple(k, terms=9, groups=2)
-    >>> f.depthwise.shape, f.pointwise.shape
-    ((16, 1, 3, 3), (8, 8, 1, 1))
-    >>> bool(np.allclose(compose(f, groups=2), k))
-    True
-    """
-    if groups == 1 or factors.order == "pw-dw":
-        return factors.to_kernel()
-    pw = to_canonical(factors.pointwise, factors.layout)
-    ndim = factors.depthwise.ndim
-    flat = replace(factors, pointwise=from_canonical(
-        _regroup_pointwise(pw, groups, factors.order, inverse=True), factors.layout, ndim))
-    kernel = to_canonical(flat.to_kernel(), factors.layout)
-    return from_canonical(_from_per_group(kernel, groups, factors.order), factors.layout, ndim)
 
 
 # --------------------------------------------------------------------------- choosing T
 
 
-def _check_choice(terms: object, energy: object, rtol: object) -> str:
-    """Which of terms / energy / rtol was given (exactly one), validated."""
+def _check_choice(terms: object, energy: object, rtol: object) -> dict[str, Any]:
+    """``{name: value}`` of the one of terms / energy / rtol given, validated."""
     given = [name for name, v in (("terms", terms), ("energy", energy), ("rtol", rtol))
              if v is not None]
     if len(given) != 1:
@@ -151,7 +75,7 @@ def _check_choice(terms: object, energy: object, rtol: object) -> str:
     if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, numbers.Real)
                              or not float(rtol) >= 0):
         raise FactorcheckError(f"rtol must be a real number >= 0, got {rtol!r}")
-    return given[0]
+    return {given[0]: {"terms": terms, "energy": energy, "rtol": rtol}[given[0]]}
 
 
 def _check_order(order: object) -> str:
@@ -171,8 +95,8 @@ class _Spectrum:
     energy_kept: np.ndarray  # min over slices, index T - 1
 
 
-def _spectrum(k: Kernel, order: str) -> _Spectrum:
-    a = analyze(k, order=order)
+def _spectrum(k: Kernel, order: str, groups: int) -> _Spectrum:
+    a = analyze(k, order=order, groups=groups)
     sigma = np.asarray(a.singular_values, dtype=np.float64)
     top = float(sigma.max()) if sigma.size else 0.0
     if top == 0.0 or not np.isfinite(top):
@@ -200,7 +124,7 @@ def _choose(spec: _Spectrum, which: str, value: float) -> int:
 def _prepare(kernel: Any, order: object, layout: str, groups: object) -> tuple[Kernel, str, int]:
     order = _check_order(order)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
-    return k, order, _check_groups(k, groups)
+    return k, order, check_groups(groups, k)
 
 
 def choose_terms(
@@ -256,10 +180,9 @@ def choose_terms(
     >>> choose_terms(np.einsum("ijr,jrhw->ijhw", mu, b), rtol=0.0)     # rank 2 slices
     2
     """
-    which = _check_choice(terms, energy, rtol)
+    (which, value), = _check_choice(terms, energy, rtol).items()
     k, order, groups = _prepare(kernel, order, layout, groups)
-    value = {"terms": terms, "energy": energy, "rtol": rtol}[which]
-    return _choose(_spectrum(_per_group(k, groups, order), order), which, float(value))
+    return _choose(_spectrum(k, order, groups), which, float(value))
 
 
 def decouple(
@@ -289,8 +212,8 @@ def decouple(
     -------
     Factors
         In ``layout``, with ``multiplier = T``.  For ``groups > 1`` the
-        pointwise step is grouped (see the module docstring) and
-        :func:`compose` rebuilds the kernel.
+        pointwise step is grouped (``pointwise_groups = groups``, see the
+        module docstring); :meth:`Factors.to_kernel` rebuilds the kernel.
 
     Examples
     --------
@@ -306,17 +229,13 @@ def decouple(
     t = choose_terms(kernel, terms=terms, energy=energy, rtol=rtol, order=order, layout=layout,
                      groups=groups)
     k, order, groups = _prepare(kernel, order, layout, groups)
-    flat = decompose(_per_group(k, groups, order), order=order, multiplier=t, approximate=True)
-    if groups == 1 or order == "pw-dw":
-        return flat
-    pw = _regroup_pointwise(to_canonical(flat.pointwise, flat.layout), groups, order)
-    return replace(flat, pointwise=from_canonical(pw, flat.layout, flat.depthwise.ndim))
+    return decompose(k, order=order, multiplier=t, groups=groups, approximate=True)
 
 
 def _nearest(k: Kernel, terms: int, order: str, groups: int) -> np.ndarray:
     """The nearest ``terms``-term kernel, canonical OIHW, float."""
-    flat = nearest_separable(_per_group(k, groups, order), order=order, multiplier=terms)
-    return _from_per_group(to_canonical(flat, k.layout), groups, order)
+    return to_canonical(nearest_separable(k, order=order, multiplier=terms, groups=groups),
+                        k.layout)
 
 
 # --------------------------------------------------------------------------- trade-off
@@ -532,7 +451,7 @@ def tradeoff(
     hw = None if input_hw is None else _positive_pair(input_hw, "input_hw")
     geometry = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     norm = None if input_hw is None else operator_norm(k, input_hw, **geometry)
-    spec = _spectrum(_per_group(k, groups, order), order)
+    spec = _spectrum(k, order, groups)
     grids = _out_hw(k.shape, hw, stride, padding, dilation)
     rows = []
     for t in range(1, max(spec.rank, 1) + 1):
@@ -545,3 +464,135 @@ def tradeoff(
         rows.append(TradeoffRow(t, dsc.macs / standard.macs, float(spec.relative_distance[t - 1]),
                                 float(spec.energy_kept[t - 1]), relative, err))
     return Tradeoff(tuple(rows), k.shape, order, groups, hw, norm)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- one layer of a model
+
+
+_TARGETS = {"terms": "T = {:g}", "energy": "energy kept >= {:g}",
+            "rtol": "relative distance <= {:g}"}
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What a plan does with one convolution of a model.
+
+    Attributes
+    ----------
+    terms : int
+        The ``T`` the criterion chooses (:func:`choose_terms`).
+    rank : int
+        The largest slice rank: ``T >= rank`` is exact.
+    relative_distance, energy_kept : float
+        Of the nearest ``T``-term kernel (as in :class:`TradeoffRow`).
+    standard, decoupled : LayerCost
+        Costs of the layer and of its ``T``-term DSC (:func:`decoupled_cost`).
+    reason : str
+        Why the layer is kept as it is; ``""`` when it is rewritten.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = plan_layer(np.ones((4, 2, 3, 3)), energy=0.9)     # rank one
+    >>> p.terms, p.rank, p.rewritten, p.decoupled.macs, p.standard.macs
+    (1, 1, True, 26, 72)
+    """
+
+    terms: int
+    rank: int
+    relative_distance: float
+    energy_kept: float
+    standard: LayerCost
+    decoupled: LayerCost
+    reason: str = ""
+
+    @property
+    def rewritten(self) -> bool:
+        """Whether the plan replaces the layer by its ``T``-term DSC."""
+        return not self.reason
+
+
+def plan_layer(
+    kernel: Any,
+    *,
+    terms: int | None = None,
+    energy: float | None = None,
+    rtol: float | None = None,
+    order: str = "dw-pw",
+    layout: str = "OIHW",
+    groups: int = 1,
+    input_hw: tuple[int, int] = (1, 1),
+    output_hw: tuple[int, int] = (1, 1),
+) -> LayerPlan:
+    """Choose ``T`` for one layer, and keep the layer when that ``T`` is not cheaper.
+
+    The rule every rewrite follows (``factorcheck decouple``, ``report
+    --decouple``, :func:`factorcheck.torch.decouple_module`): ``terms`` always
+    rewrites, even where it costs more (an exact equivalence test at full
+    rank); with ``energy`` or ``rtol`` a layer whose ``T`` needs at least the
+    layer's MACs is kept, with the reason.
+
+    Parameters
+    ----------
+    kernel, terms, energy, rtol, order, layout, groups
+        As for :func:`choose_terms`.
+    input_hw, output_hw : (int, int)
+        The layer's grids, as for :func:`decoupled_cost` (the default counts
+        per output position).
+
+    Returns
+    -------
+    LayerPlan
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = np.random.default_rng(0).normal(size=(8, 4, 3, 3))
+    >>> plan_layer(k, terms=9).rewritten                 # forced, though dearer
+    True
+    >>> print(plan_layer(k, energy=1.0, output_hw=(12, 12)).reason)  # doctest: +ELLIPSIS
+    no T meets energy kept >= 1 at lower MAC cost: the smallest, T = 8, costs 78,336 MACs, ...
+    """
+    (which, value), = _check_choice(terms, energy, rtol).items()
+    k, order, groups = _prepare(kernel, order, layout, groups)
+    spec = _spectrum(k, order, groups)
+    t = _choose(spec, which, float(value))
+    standard, dsc = decoupled_cost(k.shape, t, order=order, groups=groups, input_hw=input_hw,
+                                   output_hw=output_hw)
+    reason = ""
+    if which != "terms" and not dsc.macs < standard.macs:
+        reason = (f"no T meets {_TARGETS[which].format(value)} at lower MAC cost: the smallest, "
+                  f"T = {t}, costs {int(dsc.macs):,} MACs, the layer {int(standard.macs):,}")
+    return LayerPlan(t, spec.rank, float(spec.relative_distance[t - 1]),
+                     float(spec.energy_kept[t - 1]), standard, dsc, reason)
+
+
+def layer_geometry(
+    kernel_hw: tuple[int, int],
+    input_hw: tuple[int, int],
+    output_hw: tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> dict[str, Any]:
+    """``stride``, ``padding`` and ``dilation`` of a model's layer, for the error bounds.
+
+    The padding is derived from the grids (the padding that gives
+    ``output_hw``, all of it at the end), so every padding rule (ONNX
+    ``pads``, ``auto_pad=SAME_*``, PyTorch ``padding="same"``) is covered by
+    one computation.  :func:`~factorcheck.operator_norm` does not depend on
+    where the padding stands, only on the padded input covering the dilated
+    kernel, which the real padding does too.
+
+    Examples
+    --------
+    >>> layer_geometry((3, 3), (2, 2), (2, 2))           # a "SAME" 3x3 conv on a 2x2 map
+    {'stride': (1, 1), 'padding': ((0, 2), (0, 2)), 'dilation': (1, 1)}
+    >>> layer_geometry((3, 3), (15, 15), (8, 8), stride=2)["padding"]
+    ((0, 2), (0, 2))
+    """
+    step, dil = _positive_pair(stride, "stride"), _positive_pair(dilation, "dilation")
+    pads = []
+    for k, i, o, s, d in zip(kernel_hw, input_hw, output_hw, step, dil, strict=True):
+        pads.append((0, max(0, (o - 1) * s + d * (k - 1) + 1 - i)))
+    return {"stride": step, "padding": tuple(pads), "dilation": dil}
