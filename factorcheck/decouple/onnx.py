@@ -55,7 +55,11 @@ from factorcheck.io.onnx import load_onnx
 from factorcheck.network.onnx import onnx_table
 from factorcheck.separability import Factors
 
-__all__ = ["SCHEMA_VERSION", "DecoupleResult", "DecoupledLayer", "decouple_onnx", "plan_onnx"]
+__all__ = ["SCHEMA_VERSION", "DecoupleResult", "DecoupledLayer", "conv_grids", "decouple_onnx",
+           "plan_onnx"]
+
+#: A layer's ``(input grid, output grid)``, each ``(H, W)``.
+Grid = tuple[tuple[int, int], tuple[int, int]]
 
 #: Stored weight types the rewrite writes back (ONNX TensorProto code -> NumPy dtype).
 _WRITABLE = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
@@ -102,7 +106,7 @@ def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> N
 # --------------------------------------------------------------------------- planning
 
 
-def _unsupported(stored: StoredKernel, row: Any) -> str | None:
+def _unsupported(stored: StoredKernel, grid: Grid | None) -> str | None:
     """Why a listed Conv cannot be rewritten, or ``None``."""
     if len(stored.shape) != 4:
         return f"{len(stored.shape) - 2}-D convolution is not rewritten (weight {stored.shape})"
@@ -112,21 +116,20 @@ def _unsupported(stored: StoredKernel, row: Any) -> str | None:
         return "1x1 kernel: already pointwise, nothing to decouple"
     if stored.dtype not in _WRITABLE:
         return f"{stored.dtype} weights are not rewritten"
-    if row is None:
+    if grid is None:
         return "input size unknown after shape inference"
     return None
 
 
-def _plan_layer(stored: StoredKernel, row: Any, order: str, choice: dict[str, Any]
+def _plan_layer(stored: StoredKernel, grid: Grid | None, order: str, choice: dict[str, Any]
                 ) -> _Planned | SkippedTensor:
     """Choose T for one Conv, factor it and bound its error; or say why it stays."""
-    why = _unsupported(stored, row)
+    why = _unsupported(stored, grid)
     if why is not None:
         return SkippedTensor(stored.name, why)
     weight = np.asarray(stored.load())
     shape = tuple(int(d) for d in weight.shape)
-    in_hw = tuple(int(v) for v in row.input_shape[1:])
-    out_hw = tuple(int(v) for v in row.output_shape[1:])
+    in_hw, out_hw = grid  # type: ignore[misc]
     plan = plan_layer(weight, order=order, input_hw=in_hw, output_hw=out_hw, **choice)
     if not plan.rewritten:
         return SkippedTensor(stored.name, plan.reason)
@@ -147,10 +150,31 @@ def _layer_patterns(layer: str | Sequence[str] | None) -> tuple[str, ...]:
     return () if layer is None else (layer,) if isinstance(layer, str) else tuple(layer)
 
 
-def _rows_by_name(path: str, input_shape: tuple[int, ...] | None) -> dict[str, Any]:
-    """The Conv rows of ``factorcheck network``'s table, by node name."""
+def conv_grids(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None
+               ) -> tuple[dict[str, list[Grid]], int]:
+    """Each convolution's ``(input grid, output grid)`` by node name, and the model's MACs.
+
+    Both come from ``factorcheck network``'s table
+    (:func:`~factorcheck.network.onnx_table`: ONNX shape inference, ``input_shape``
+    fixing a dynamic input); the MACs are those of every Conv, Gemm and MatMul,
+    per sample.  A name lists one grid per node so named, in graph order.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from factorcheck.testing import one_conv_onnx
+    >>> path = one_conv_onnx(os.path.join(tempfile.mkdtemp(), "m.onnx"))
+    >>> conv_grids(path)
+    ({'conv': [((12, 12), (12, 12))]}, 41472)
+    """
     table = onnx_table(path, input_shape=input_shape)
-    return {row.name: row for row in table.rows if row.kernel is not None}
+    grids: dict[str, list[Grid]] = {}
+    for row in table.rows:
+        if row.kernel is not None:
+            grid = (tuple(int(v) for v in row.input_shape[1:]),
+                    tuple(int(v) for v in row.output_shape[1:]))
+            grids.setdefault(row.name, []).append(grid)  # type: ignore[arg-type]
+    return grids, int(table.total_macs)
 
 
 def plan_onnx(
@@ -187,11 +211,11 @@ def plan_onnx(
     chosen = [k for k in contents.kernels if not patterns
               or any(fnmatchcase(k.name, p) for p in patterns)]
     _require_unique([k.name for k in contents.kernels], path)
-    rows = _rows_by_name(path, input_shape) if chosen else {}
+    grids = conv_grids(path, input_shape)[0] if chosen else {}
     planned, skipped = [], [s for s in contents.skipped if not patterns
                             or any(fnmatchcase(s.name, p) for p in patterns)]
     for stored in chosen:
-        found = _plan_layer(stored, rows.get(stored.name), order, choice)
+        found = _plan_layer(stored, grids.get(stored.name, [None])[0], order, choice)
         (planned if isinstance(found, _Planned) else skipped).append(found)
     result = DecoupleResult(path, None, order, tuple(p.layer for p in planned), tuple(skipped))
     return result, tuple(planned)

@@ -262,17 +262,13 @@ class DecoupleSection:
 def _grids(path: str, input_shape: Sequence[int] | None) -> tuple[dict, str, int | None]:
     """Conv name -> queue of ``(input_hw, output_hw)`` from the ONNX shapes, a note, and the
     model's MACs (every Conv, Gemm and MatMul, as ``factorcheck network`` counts them)."""
-    from factorcheck.network import onnx_table
+    from factorcheck.decouple.onnx import conv_grids
 
     try:
-        table = onnx_table(path, input_shape=None if input_shape is None else tuple(input_shape))
+        grids, macs = conv_grids(path, None if input_shape is None else tuple(input_shape))
     except FactorcheckError as err:
         return {}, f"no input sizes ({err}): no error bounds; MACs per output position", None
-    grids: dict[str, deque] = defaultdict(deque)
-    for row in table.rows:
-        if row.kernel is not None:
-            grids[row.name].append((tuple(row.input_shape[1:]), tuple(row.output_shape[1:])))
-    return grids, "", int(table.total_macs)
+    return {name: deque(found) for name, found in grids.items()}, "", macs
 
 
 def _layer(index: int, name: str, kernel: Any, plan: Plan, grids: tuple | None,
