@@ -44,6 +44,7 @@ from factorcheck.decouple.bound import error_bound, operator_norm
 from factorcheck.decouple.plan import (
     _check_choice,
     _check_order,
+    composed,
     decouple,
     layer_geometry,
     plan_layer,
@@ -75,13 +76,7 @@ class _Planned:
 
     def error_kernel(self) -> np.ndarray:
         """``K - P`` in float64: the original weight minus what the stored factors compose to."""
-        return np.asarray(self.stored.load(), np.float64) - _composed(self.factors)
-
-
-def _composed(factors: Factors) -> np.ndarray:
-    """The kernel the factors, rounded to their stored dtype, compose to (float64)."""
-    return replace(factors, depthwise=factors.depthwise.astype(np.float64),
-                   pointwise=factors.pointwise.astype(np.float64)).to_kernel()
+        return np.asarray(self.stored.load(), np.float64) - composed(self.factors)
 
 
 def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> None:
@@ -142,7 +137,7 @@ def _plan_layer(stored: StoredKernel, grid: Grid | None, order: str, choice: dic
         params_before=int(plan.standard.params), params_after=int(plan.decoupled.params),
         relative_distance=plan.relative_distance, energy_kept=plan.energy_kept,
         layer_norm=operator_norm(weight, in_hw, **geometry),
-        error_bound=error_bound(weight, _composed(factors), in_hw, **geometry))
+        error_bound=error_bound(weight, composed(factors), in_hw, **geometry))
     return _Planned(layer, stored, factors)
 
 

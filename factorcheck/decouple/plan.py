@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import html
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ __all__ = [
     "Tradeoff",
     "TradeoffRow",
     "choose_terms",
+    "composed",
     "decouple",
     "decoupled_cost",
     "layer_geometry",
@@ -230,6 +231,26 @@ def decouple(
                      groups=groups)
     k, order, groups = _prepare(kernel, order, layout, groups)
     return decompose(k, order=order, multiplier=t, groups=groups, approximate=True)
+
+
+def composed(factors: Factors) -> np.ndarray:
+    """The kernel that ``factors``, as stored, compose to, computed in float64.
+
+    A rewritten model runs the two stored convolutions, which equal one
+    convolution with this kernel; composing in the factors' own dtype
+    (:meth:`Factors.to_kernel` on float32 factors) would round it.  The error
+    bounds of the rewrite and of the report take ``K - composed(factors)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = np.random.default_rng(0).normal(size=(8, 4, 3, 3)).astype(np.float32)
+    >>> p = composed(decouple(k, terms=2))
+    >>> p.dtype, p.shape
+    (dtype('float64'), (8, 4, 3, 3))
+    """
+    return replace(factors, depthwise=np.asarray(factors.depthwise, np.float64),
+                   pointwise=np.asarray(factors.pointwise, np.float64)).to_kernel()
 
 
 def _nearest(k: Kernel, terms: int, order: str, groups: int) -> np.ndarray:

@@ -34,6 +34,7 @@ from factorcheck.decouple.bound import error_bound
 from factorcheck.decouple.plan import (
     Tradeoff,
     choose_terms,
+    composed,
     decouple,
     layer_geometry,
     plan_layer,
@@ -282,7 +283,7 @@ def _layer(index: int, name: str, kernel: Any, plan: Plan, grids: tuple | None,
         return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, None, chosen.reason,
                             chosen.standard, chosen.standard, 0.0,
                             0.0 if in_hw is not None else None)
-    approx = decouple(kernel, terms=chosen.terms, order=plan.order).to_kernel()
+    approx = composed(decouple(kernel, terms=chosen.terms, order=plan.order))
     bound = None if in_hw is None else error_bound(kernel, approx, in_hw, **geometry)
     return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, chosen.terms, "",
                         chosen.standard, chosen.decoupled, chosen.relative_distance, bound)
