@@ -17,6 +17,7 @@ from conftest import IN_CI
 from factorcheck.cli import main
 from factorcheck.conv import conv2d
 from factorcheck.decouple import decouple
+from factorcheck.decouple.plan import composed
 from factorcheck.network import onnx_table
 from factorcheck.report import render
 from factorcheck.report.decouple import DEFAULT_PLAN, build_decouple, parse_plan
@@ -88,7 +89,7 @@ def test_certified_error_holds_on_the_real_layer(report, model):
     onnx = require("onnx")
     graph = onnx.load(str(model)).graph
     k = next(onnx.numpy_helper.to_array(t) for t in graph.initializer if t.name == "w2")
-    p = decouple(k, terms=2).to_kernel()  # float32, as the rewrite stores it
+    p = composed(decouple(k, terms=2))  # float32 factors, as the rewrite stores them
     options = {"stride": 2, "padding": 2, "dilation": 2}
     x = np.random.default_rng(1).normal(size=(20, 8, 16, 16))
     diff = conv2d(x, k.astype(np.float64), **options) - conv2d(x, p.astype(np.float64), **options)

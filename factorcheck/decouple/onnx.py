@@ -47,6 +47,7 @@ from factorcheck.decouple.plan import (
     composed,
     decouple,
     layer_geometry,
+    not_rewritten,
     plan_layer,
 )
 from factorcheck.decouple.result import SCHEMA_VERSION, DecoupledLayer, DecoupleResult
@@ -103,12 +104,9 @@ def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> N
 
 def _unsupported(stored: StoredKernel, grid: Grid | None) -> str | None:
     """Why a listed Conv cannot be rewritten, or ``None``."""
-    if len(stored.shape) != 4:
-        return f"{len(stored.shape) - 2}-D convolution is not rewritten (weight {stored.shape})"
-    if (stored.group or 1) != 1:
-        return f"grouped convolution (group {stored.group}) is not rewritten"
-    if stored.shape[2] * stored.shape[3] == 1:
-        return "1x1 kernel: already pointwise, nothing to decouple"
+    why = not_rewritten(len(stored.shape) - 2, stored.shape, stored.group or 1)
+    if why is not None:
+        return why
     if stored.dtype not in _WRITABLE:
         return f"{stored.dtype} weights are not rewritten"
     if grid is None:

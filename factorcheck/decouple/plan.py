@@ -50,6 +50,7 @@ __all__ = [
     "decouple",
     "decoupled_cost",
     "layer_geometry",
+    "not_rewritten",
     "plan_layer",
     "tradeoff",
 ]
@@ -586,6 +587,39 @@ def plan_layer(
                   f"T = {t}, costs {int(dsc.macs):,} MACs, the layer {int(standard.macs):,}")
     return LayerPlan(t, spec.rank, float(spec.relative_distance[t - 1]),
                      float(spec.energy_kept[t - 1]), standard, dsc, reason)
+
+
+def not_rewritten(conv_dims: int, shape: tuple[int, ...], groups: int) -> str | None:
+    """Why a model's convolution is not rewritten; ``None`` for a standard 2-D one.
+
+    A rewrite (``factorcheck decouple``, ``report --decouple``) replaces
+    standard 2-D convolutions: group 1 and more than one tap.
+
+    Parameters
+    ----------
+    conv_dims : int
+        1 or 2 (spatial dimensions).
+    shape : tuple of int
+        The canonical weight ``(n, m / groups, kh, kw)``.
+    groups : int
+
+    Examples
+    --------
+    >>> not_rewritten(2, (16, 8, 3, 3), 1) is None
+    True
+    >>> not_rewritten(2, (16, 1, 3, 3), 16)
+    'depthwise convolution (group 16): only standard ones (group 1) are rewritten'
+    >>> not_rewritten(2, (16, 8, 1, 1), 1)
+    '1x1 kernel: already pointwise, nothing to decouple'
+    """
+    if conv_dims != 2:
+        return f"{conv_dims}-D convolution: only 2-D convolutions are rewritten"
+    if groups != 1:
+        kind = "depthwise" if shape[1] == 1 else "grouped"
+        return f"{kind} convolution (group {groups}): only standard ones (group 1) are rewritten"
+    if shape[2] * shape[3] == 1:
+        return "1x1 kernel: already pointwise, nothing to decouple"
+    return None
 
 
 def layer_geometry(

@@ -37,6 +37,7 @@ from factorcheck.decouple.plan import (
     composed,
     decouple,
     layer_geometry,
+    not_rewritten,
     plan_layer,
     tradeoff,
 )
@@ -297,14 +298,6 @@ def _geometry(record: Any, grids: tuple | None, shape: tuple[int, ...]) -> dict[
                           dilation=dilation)
 
 
-def _skip_reason(record: Any) -> str:
-    if record.conv_dims != 2:
-        return "1-D convolution: the rewrite handles 2-D convolutions"
-    if record.kind != "standard":
-        return f"{record.kind} layer: only standard convolutions (group 1, k > 1x1) are rewritten"
-    return ""
-
-
 def build_decouple(source: SourceReport, plan: Plan, *, input_shape: Sequence[int] | None = None,
                    allow_external_data: bool = True) -> DecoupleSection:
     """The decoupling section of one model source (see the module docstring).
@@ -346,7 +339,7 @@ def build_decouple(source: SourceReport, plan: Plan, *, input_shape: Sequence[in
         record = report_layer.record
         weight = stored[record.name].popleft() if stored[record.name] else None
         grid = grids[record.name].popleft() if grids.get(record.name) else None
-        reason = _skip_reason(record)
+        reason = not_rewritten(record.conv_dims, report_layer.canonical_shape, record.group)
         if reason or weight is None:
             skipped.append((record.name, reason or "weight not found again in the file"))
             continue
