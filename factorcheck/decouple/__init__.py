@@ -1,9 +1,10 @@
 """Decoupling: rewrite standard convolutions as their nearest T-term depthwise separable ones.
 
 :mod:`~factorcheck.decouple.plan` chooses the number of terms ``T`` per layer
-and gives the factors (:func:`decouple`, :func:`choose_terms`), the
-trade-off between cost and error (:func:`tradeoff`) and what a rewrite does
-with one layer of a model (:func:`plan_layer`, :func:`layer_geometry`);
+and gives the factors (:func:`decouple`, :func:`choose_terms`) and the
+trade-off between cost and error (:func:`tradeoff`);
+:mod:`~factorcheck.decouple.layer` says what a model's rewrite does with one
+layer (:func:`plan_layer`, :func:`not_rewritten`, :func:`layer_geometry`);
 :mod:`~factorcheck.decouple.bound` certifies how large the output error can
 be (:func:`operator_norm`, :func:`error_bound`).
 
@@ -17,15 +18,14 @@ Examples
 """
 
 from factorcheck.decouple.bound import error_bound, operator_norm
+from factorcheck.decouple.layer import LayerPlan, layer_geometry, not_rewritten, plan_layer
 from factorcheck.decouple.plan import (
-    LayerPlan,
     Tradeoff,
     TradeoffRow,
     choose_terms,
+    composed,
     decouple,
     decoupled_cost,
-    layer_geometry,
-    plan_layer,
     tradeoff,
 )
 
@@ -34,8 +34,10 @@ __all__ = [
     "choose_terms",
     "tradeoff",
     "decoupled_cost",
+    "composed",
     "plan_layer",
     "layer_geometry",
+    "not_rewritten",
     "operator_norm",
     "error_bound",
     "Tradeoff",

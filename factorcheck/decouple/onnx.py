@@ -41,15 +41,8 @@ from typing import Any
 import numpy as np
 
 from factorcheck.decouple.bound import error_bound, operator_norm
-from factorcheck.decouple.plan import (
-    _check_choice,
-    _check_order,
-    composed,
-    decouple,
-    layer_geometry,
-    not_rewritten,
-    plan_layer,
-)
+from factorcheck.decouple.layer import layer_geometry, not_rewritten, plan_layer
+from factorcheck.decouple.plan import _check_choice, _check_order, composed, decouple
 from factorcheck.decouple.result import SCHEMA_VERSION, DecoupledLayer, DecoupleResult
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import SkippedTensor, StoredKernel, require

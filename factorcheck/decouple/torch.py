@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from factorcheck.decouple.plan import _check_choice, decouple, plan_layer
+from factorcheck.decouple.layer import plan_layer
+from factorcheck.decouple.plan import _check_choice, decouple
 from factorcheck.errors import FactorcheckError
 from factorcheck.io._common import require
 

@@ -31,16 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from factorcheck.decouple.bound import error_bound
-from factorcheck.decouple.plan import (
-    Tradeoff,
-    choose_terms,
-    composed,
-    decouple,
-    layer_geometry,
-    not_rewritten,
-    plan_layer,
-    tradeoff,
-)
+from factorcheck.decouple.layer import layer_geometry, not_rewritten, plan_layer
+from factorcheck.decouple.plan import Tradeoff, choose_terms, composed, decouple, tradeoff
 from factorcheck.errors import FactorcheckError
 from factorcheck.io import read_model
 from factorcheck.kernel import as_kernel, to_canonical
