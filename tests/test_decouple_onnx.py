@@ -192,6 +192,26 @@ def test_energy_and_rtol_leave_costlier_layers_alone(tmp_path):
     assert loose.layers[0].macs_after < loose.layers[0].macs_before
 
 
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_tiny_same_conv_is_bounded_and_exact(tmp_path, order, auto_pad):
+    """Regression: auto_pad=SAME on a map smaller than the kernel (3x3 on 2x2).
+
+    The bound once read the padding from ``pads`` alone (0 here) and refused the
+    layer ("dilated kernel extent larger than the padded input").
+    """
+    w = np.random.default_rng(8).normal(size=(4, 3, 3, 3)).astype(np.float32)
+    path = onnx_model(tmp_path / "m.onnx", [Conv("same", w, attrs={"auto_pad": auto_pad})])
+    result = decouple_onnx(checked(path, (1, 3, 2, 2)), tmp_path / "out.onnx", terms=9,
+                           order=order, verify=3)
+    layer, = result.layers
+    assert layer.input_hw == (2, 2) and layer.macs_before == 4 * 4 * 3 * 9
+    assert layer.layer_norm > 0 and layer.error_bound < 1e-5 * layer.layer_norm
+    assert result.verification.exact is True and result.verification.max_ratio <= 1.0
+    low = decouple_onnx(path, tmp_path / "low.onnx", terms=1, order=order, verify=3)
+    assert 0 < low.verification.max_ratio <= 1.0  # measured within the certified bound
+
+
 def test_skipped_layers_have_reasons(tmp_path):
     rng = np.random.default_rng(0)
     w = rng.normal(size=(4, 4, 3, 3)).astype(np.float32)

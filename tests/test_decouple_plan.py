@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 import factorcheck
 from factorcheck.conv import apply_factors, conv2d
-from factorcheck.decouple import Tradeoff, choose_terms, compose, decouple, tradeoff
+from factorcheck.decouple import (
+    Tradeoff,
+    choose_terms,
+    decouple,
+    decoupled_cost,
+    layer_geometry,
+    operator_norm,
+    plan_layer,
+    tradeoff,
+)
 from factorcheck.report.model import layer_costs
 from factorcheck.testing import kernel_with_spectrum, random_separable_kernel
 
@@ -107,7 +116,8 @@ def test_grouped_factors_run_as_the_grouped_conv(order):
     k = rng.normal(size=(8, 3, 3, 3))  # groups=2: 6 inputs, 8 outputs
     f = decouple(k, terms=9, order=order, groups=2)
     assert f.multiplier == (4 if order == "dw-pw" else 3)  # min(rows per group, 9)
-    np.testing.assert_allclose(compose(f, groups=2), k, atol=1e-12)
+    assert f.pointwise_groups == 2
+    np.testing.assert_allclose(f.to_kernel(), k, atol=1e-12)
     x = rng.normal(size=(1, 6, 7, 7))
     dw, pw = f.depthwise, f.pointwise
     if order == "dw-pw":
@@ -126,7 +136,7 @@ def test_grouped_nearest_is_per_group():
     for g in range(2):
         block = k[4 * g : 4 * g + 4]
         expected = factorcheck.nearest_separable(block, multiplier=2)
-        np.testing.assert_allclose(compose(f, groups=2)[4 * g : 4 * g + 4], expected, atol=1e-12)
+        np.testing.assert_allclose(f.to_kernel()[4 * g : 4 * g + 4], expected, atol=1e-12)
     t_whole = choose_terms(k, energy=0.9, groups=2)
     assert t_whole == max(choose_terms(k[:4], energy=0.9), choose_terms(k[4:], energy=0.9))
 
@@ -194,7 +204,7 @@ def test_tradeoff_displays_itself_compactly():
         ({"rtol": "0.1"}, "rtol"),
         ({"terms": 1, "order": "dw"}, "unknown order 'dw'"),
         ({"terms": 1, "groups": 3}, "groups=3 does not divide"),
-        ({"terms": 1, "groups": 0}, "groups must be an int >= 1"),
+        ({"terms": 1, "groups": 0}, "groups must be an integer >= 1"),
         ({"terms": 1, "layout": "NCHW"}, "unknown layout"),
     ],
 )
@@ -250,3 +260,57 @@ def test_tradeoff_curve_is_monotone(n, m, kh, kw, seed, order):
     assert all(a >= b - 1e-15 for a, b in itertools.pairwise(distances))
     assert all(a <= b + 1e-15 for a, b in itertools.pairwise(energies))
     assert distances[-1] < 1e-12 and energies[-1] > 1 - 1e-12  # the last row is exact
+
+
+# --------------------------------------------------------------------------- one layer of a model
+
+
+@pytest.mark.parametrize("order", ["dw-pw", "pw-dw"])
+def test_plan_layer_keeps_only_dearer_layers_and_never_under_terms(order):
+    k = kernel_with_spectrum((8, 4, 3, 3), [4.0, 3.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05], rng=2)
+    grids = {"input_hw": (12, 12), "output_hw": (12, 12)}
+    for t in range(1, 10):
+        forced = plan_layer(k, terms=t, order=order, **grids)
+        assert forced.terms == min(t, 8 if order == "dw-pw" else 4)  # min(rows, kh*kw)
+        standard, dsc = decoupled_cost(k.shape, forced.terms, order=order, **grids)
+        assert forced.rewritten and (forced.standard, forced.decoupled) == (standard, dsc)
+    for rtol in (0.0, 0.01, 0.1, 0.5, 1.0):
+        p = plan_layer(k, rtol=rtol, order=order, **grids)
+        assert p.terms == choose_terms(k, rtol=rtol, order=order)
+        cheaper = p.decoupled.macs < p.standard.macs
+        assert p.rewritten == cheaper  # the rule, both ways
+        assert p.reason == "" if cheaper else f"T = {p.terms}," in p.reason
+    assert not plan_layer(k, rtol=0.0, order=order, **grids).rewritten  # full rank: dearer
+    assert plan_layer(k, rtol=0.5, order=order, **grids).rewritten  # negative control
+
+
+def test_plan_layer_matches_the_analysis():
+    k = np.random.default_rng(9).normal(size=(6, 5, 3, 3))
+    p = plan_layer(k, terms=2)
+    a = factorcheck.analyze(k, multiplier=2)
+    assert p.rank == a.min_multiplier == 6
+    assert p.relative_distance == pytest.approx(a.relative_distance, rel=1e-12)
+    assert p.energy_kept == pytest.approx(float(a.energy_kept.min()), rel=1e-12)
+
+
+@settings(max_examples=40)
+@given(k=st.integers(1, 5), size=st.integers(1, 9), stride=st.integers(1, 3),
+       dilation=st.integers(1, 2), upper=st.booleans())
+def test_layer_geometry_bounds_equal_those_of_the_real_same_padding(k, size, stride, dilation,
+                                                                    upper):
+    """The padding layer_geometry derives from the grids gives the bound the real auto_pad
+    padding gives (the bound depends on the padded size only), even with a kernel larger
+    than the input."""
+    from onnx import helper
+
+    from factorcheck.network.shapes import conv_pads
+
+    node = helper.make_node("Conv", ["x", "w"], ["y"],
+                            auto_pad="SAME_UPPER" if upper else "SAME_LOWER")
+    out = -(-size // stride)
+    real = conv_pads(node, (size, size), (k, k), (stride, stride), (dilation, dilation))
+    geometry = layer_geometry((k, k), (size, size), (out, out), stride=stride, dilation=dilation)
+    assert [sum(p) for p in geometry["padding"]] == [sum(p) for p in real]
+    w = np.random.default_rng(k + size).normal(size=(3, 2, k, k))
+    assert operator_norm(w, size, **geometry) == operator_norm(
+        w, size, stride=stride, dilation=dilation, padding=real)

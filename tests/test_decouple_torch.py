@@ -7,7 +7,7 @@ import pytest
 from fixtures_models import require
 
 from factorcheck.decouple.bound import error_bound
-from factorcheck.decouple.plan import compose, decouple
+from factorcheck.decouple.plan import decouple
 from factorcheck.errors import FactorcheckError
 from factorcheck.torch import decouple_module
 
@@ -46,7 +46,7 @@ def test_low_rank_error_is_within_the_certified_bound():
     low = decouple_module(net, terms=1)
     weight = net[0].weight.detach().double().numpy()
     factors = decouple(weight, terms=1)
-    bound = error_bound(weight, compose(factors), (12, 12), padding=1)
+    bound = error_bound(weight, factors.to_kernel(), (12, 12), padding=1)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for _ in range(5):

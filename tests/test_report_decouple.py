@@ -16,10 +16,11 @@ import factorcheck.testing
 from conftest import IN_CI
 from factorcheck.cli import main
 from factorcheck.conv import conv2d
-from factorcheck.decouple import compose, decouple
+from factorcheck.decouple import decouple
+from factorcheck.decouple.plan import composed
 from factorcheck.network import onnx_table
 from factorcheck.report import render
-from factorcheck.report.decouple import DEFAULT_PLAN, parse_plan
+from factorcheck.report.decouple import DEFAULT_PLAN, build_decouple, parse_plan
 from factorcheck.report.model import build
 
 NASTY = r"c2_\input{x}&100%"
@@ -88,7 +89,7 @@ def test_certified_error_holds_on_the_real_layer(report, model):
     onnx = require("onnx")
     graph = onnx.load(str(model)).graph
     k = next(onnx.numpy_helper.to_array(t) for t in graph.initializer if t.name == "w2")
-    p = compose(decouple(k, terms=2))  # float32, as the rewrite stores it
+    p = composed(decouple(k, terms=2))  # float32 factors, as the rewrite stores them
     options = {"stride": 2, "padding": 2, "dilation": 2}
     x = np.random.default_rng(1).normal(size=(20, 8, 16, 16))
     diff = conv2d(x, k.astype(np.float64), **options) - conv2d(x, p.astype(np.float64), **options)
@@ -175,3 +176,46 @@ def test_latex_with_decouple_compiles(model, tmp_path):
     assert "Trade-off per layer" in text and "plan totals" in text
     squeezed = "".join(text.split())
     assert "".join(NASTY.split()) in squeezed
+
+
+# --------------------------------------------------------------------------- one plan
+
+
+def tiny_same_model(path: Path) -> Path:
+    """One 3x3 conv with auto_pad=SAME_UPPER on a 2x2 map: the kernel is larger than the input."""
+    onnx = require("onnx")
+    helper = onnx.helper
+    w = onnx.numpy_helper.from_array(
+        np.random.default_rng(3).normal(size=(6, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="same", auto_pad="SAME_UPPER")], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 2, 2])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("which", ["chain", "tiny_same"])
+def test_report_and_rewrite_agree_layer_by_layer(tmp_path, which):
+    """The report and ``factorcheck decouple`` plan each layer with the same functions: same T,
+    costs, distances and bounds, and the same reason for a kept layer."""
+    from factorcheck.decouple.onnx import plan_onnx
+
+    path = (chain_model if which == "chain" else tiny_same_model)(tmp_path / "m.onnx")
+    source = build([path], proofs=[]).sources[0]
+    for plan, kwargs in (("terms=2", {"terms": 2}), ("rtol=0", {"rtol": 0.0})):
+        section = build_decouple(source, parse_plan(plan))
+        result, _ = plan_onnx(path, **kwargs)
+        rewritten = {la.name: la for la in result.layers}
+        kept = {s.name: s.reason for s in result.skipped}
+        assert section.layers, "the section lists the standard convolutions"
+        for la in section.layers:
+            if la.terms is None:
+                assert kept[la.name] == la.reason and "lower MAC cost" in la.reason
+                continue
+            other = rewritten[la.name]
+            assert (la.terms, la.standard.macs, la.decoupled.macs, la.decoupled.params) == (
+                other.terms, other.macs_before, other.macs_after, other.params_after)
+            assert la.relative_distance == pytest.approx(other.relative_distance, abs=1e-12)
+            assert (la.curve.layer_norm, la.error_bound) == (other.layer_norm, other.error_bound)

@@ -37,24 +37,19 @@ at the layer's input size (error_bound / layer_norm in the JSON).
 """
 
 
-def _terms(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+def _at_least_one(what: str) -> Any:
+    """An argparse type: a decimal integer >= 1, else an error saying what was expected."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected {what} >= 1, got {text!r}")
+        return value
 
-def _count(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of inputs >= 1, got {text!r}")
-    return value
+    return parse
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -76,7 +71,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
                    help="where to write the rewritten model (never the input itself)")
     choice = p.add_mutually_exclusive_group(required=True)
-    choice.add_argument("--terms", type=_terms, metavar="T", help="T terms in every layer")
+    choice.add_argument("--terms", type=_at_least_one("an integer"), metavar="T",
+                        help="T terms in every layer")
     choice.add_argument("--energy", type=float, metavar="E",
                         help="per layer, the smallest T keeping share E of every slice's energy")
     choice.add_argument("--rtol", type=float, metavar="R",
@@ -87,7 +83,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="only Conv nodes whose name matches (shell pattern; repeatable)")
     p.add_argument("--input-shape", type=parse_input_shape, metavar="NxCxHxW",
                    help="fix the model's input shape, e.g. 1x3x640x640")
-    p.add_argument("--verify", type=_count, default=0, metavar="N",
+    p.add_argument("--verify", type=_at_least_one("a number of inputs"), default=0, metavar="N",
                    help="run both models on N seeded random inputs in onnxruntime")
     p.add_argument("--input", metavar="FILE.npy", help="verify on this input instead")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")

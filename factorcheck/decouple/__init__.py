@@ -3,6 +3,8 @@
 :mod:`~factorcheck.decouple.plan` chooses the number of terms ``T`` per layer
 and gives the factors (:func:`decouple`, :func:`choose_terms`) and the
 trade-off between cost and error (:func:`tradeoff`);
+:mod:`~factorcheck.decouple.layer` says what a model's rewrite does with one
+layer (:func:`plan_layer`, :func:`not_rewritten`, :func:`layer_geometry`);
 :mod:`~factorcheck.decouple.bound` certifies how large the output error can
 be (:func:`operator_norm`, :func:`error_bound`).
 
@@ -16,11 +18,12 @@ Examples
 """
 
 from factorcheck.decouple.bound import error_bound, operator_norm
+from factorcheck.decouple.layer import LayerPlan, layer_geometry, not_rewritten, plan_layer
 from factorcheck.decouple.plan import (
     Tradeoff,
     TradeoffRow,
     choose_terms,
-    compose,
+    composed,
     decouple,
     decoupled_cost,
     tradeoff,
@@ -30,10 +33,14 @@ __all__ = [
     "decouple",
     "choose_terms",
     "tradeoff",
-    "compose",
     "decoupled_cost",
+    "composed",
+    "plan_layer",
+    "layer_geometry",
+    "not_rewritten",
     "operator_norm",
     "error_bound",
     "Tradeoff",
     "TradeoffRow",
+    "LayerPlan",
 ]

@@ -24,13 +24,14 @@ With ``terms`` every chosen layer gets that ``T`` (capped at the slice size),
 even where it costs more MACs: with ``T`` at or above every slice's rank the
 rewrite is exact, an equivalence test.  With ``energy`` or ``rtol`` each layer
 gets the smallest ``T`` meeting the target, and a layer where that ``T`` does
-not lower the MACs is left alone and listed as skipped, with the reason.
+not lower the MACs is left alone and listed as skipped, with the reason (the
+rule of :func:`factorcheck.decouple.plan_layer`, which also counts the costs).
+The error bounds take the layer's geometry from its grids
+(:func:`factorcheck.decouple.layer_geometry`), so ``auto_pad`` needs no rules here.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -40,33 +41,23 @@ from typing import Any
 import numpy as np
 
 from factorcheck.decouple.bound import error_bound, operator_norm
-from factorcheck.decouple.plan import choose_terms, compose, decouple, decoupled_cost
+from factorcheck.decouple.layer import layer_geometry, not_rewritten, plan_layer
+from factorcheck.decouple.plan import _check_choice, _check_order, composed, decouple
 from factorcheck.decouple.result import SCHEMA_VERSION, DecoupledLayer, DecoupleResult
 from factorcheck.errors import FactorcheckError, FileFormatError
 from factorcheck.io._common import SkippedTensor, StoredKernel, require
 from factorcheck.io.onnx import load_onnx
 from factorcheck.network.onnx import onnx_table
-from factorcheck.separability import ORDERS, Factors, analyze
+from factorcheck.separability import Factors
 
-__all__ = ["SCHEMA_VERSION", "DecoupleResult", "DecoupledLayer", "decouple_onnx", "plan_onnx"]
+__all__ = ["SCHEMA_VERSION", "DecoupleResult", "DecoupledLayer", "conv_grids", "decouple_onnx",
+           "plan_onnx"]
+
+#: A layer's ``(input grid, output grid)``, each ``(H, W)``.
+Grid = tuple[tuple[int, int], tuple[int, int]]
 
 #: Stored weight types the rewrite writes back (ONNX TensorProto code -> NumPy dtype).
 _WRITABLE = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
-
-
-@dataclass(frozen=True)
-class _Choice:
-    """Exactly one of terms / energy / rtol, validated."""
-
-    which: str
-    value: float
-
-    def kwargs(self) -> dict[str, Any]:
-        return {self.which: int(self.value) if self.which == "terms" else self.value}
-
-    def describe(self) -> str:
-        return {"terms": "T = {:g}", "energy": "energy kept >= {:g}",
-                "rtol": "relative distance <= {:g}"}[self.which].format(self.value)
 
 
 @dataclass(frozen=True)
@@ -79,38 +70,7 @@ class _Planned:
 
     def error_kernel(self) -> np.ndarray:
         """``K - P`` in float64: the original weight minus what the stored factors compose to."""
-        return np.asarray(self.stored.load(), np.float64) - _composed(self.factors)
-
-
-def _composed(factors: Factors) -> np.ndarray:
-    """The kernel the factors, rounded to their stored dtype, compose to (float64)."""
-    return compose(replace(factors, depthwise=factors.depthwise.astype(np.float64),
-                           pointwise=factors.pointwise.astype(np.float64)))
-
-
-def _check_choice(terms: Any, energy: Any, rtol: Any) -> _Choice:
-    given = [(n, v) for n, v in (("terms", terms), ("energy", energy), ("rtol", rtol))
-             if v is not None]
-    if len(given) != 1:
-        names = ", ".join(n for n, _ in given) or "none"
-        raise FactorcheckError(f"give exactly one of terms, energy or rtol, got {names}")
-    which, value = given[0]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise FactorcheckError(f"{which}: expected a number, got {value!r}")
-    ok = {"terms": isinstance(value, numbers.Integral) and value >= 1,
-          "energy": 0 < value <= 1, "rtol": 0 <= value < math.inf}[which]
-    if not ok:
-        expected = {"terms": "an integer >= 1", "energy": "a share in (0, 1]",
-                    "rtol": "a finite number >= 0"}[which]
-        raise FactorcheckError(f"{which}: expected {expected}, got {value!r}")
-    return _Choice(which, float(value))
-
-
-def _check_order(order: Any) -> str:
-    if order not in ORDERS:
-        raise FactorcheckError(f"unknown order {order!r}; expected one of "
-                               f"{', '.join(map(repr, ORDERS))}")
-    return str(order)
+        return np.asarray(self.stored.load(), np.float64) - composed(self.factors)
 
 
 def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> None:
@@ -135,57 +95,40 @@ def check_output_path(source: str | os.PathLike, output: str | os.PathLike) -> N
 # --------------------------------------------------------------------------- planning
 
 
-def _macs_after(order: str, shape: tuple, terms: int, in_hw: tuple, out_hw: tuple
-                ) -> tuple[int, int]:
-    """MACs and parameters of the two factor convolutions (biases not counted)."""
-    cost = decoupled_cost(shape, terms, order=order, input_hw=in_hw, output_hw=out_hw)[1]
-    return int(cost.macs), int(cost.params)
-
-
-def _unsupported(stored: StoredKernel, row: Any) -> str | None:
+def _unsupported(stored: StoredKernel, grid: Grid | None) -> str | None:
     """Why a listed Conv cannot be rewritten, or ``None``."""
-    if len(stored.shape) != 4:
-        return f"{len(stored.shape) - 2}-D convolution is not rewritten (weight {stored.shape})"
-    if (stored.group or 1) != 1:
-        return f"grouped convolution (group {stored.group}) is not rewritten"
-    if stored.shape[2] * stored.shape[3] == 1:
-        return "1x1 kernel: already pointwise, nothing to decouple"
+    why = not_rewritten(len(stored.shape) - 2, stored.shape, stored.group or 1)
+    if why is not None:
+        return why
     if stored.dtype not in _WRITABLE:
         return f"{stored.dtype} weights are not rewritten"
-    if row is None:
+    if grid is None:
         return "input size unknown after shape inference"
     return None
 
 
-def _plan_layer(stored: StoredKernel, row: Any, order: str, choice: _Choice
+def _plan_layer(stored: StoredKernel, grid: Grid | None, order: str, choice: dict[str, Any]
                 ) -> _Planned | SkippedTensor:
     """Choose T for one Conv, factor it and bound its error; or say why it stays."""
-    why = _unsupported(stored, row)
+    why = _unsupported(stored, grid)
     if why is not None:
         return SkippedTensor(stored.name, why)
     weight = np.asarray(stored.load())
     shape = tuple(int(d) for d in weight.shape)
-    terms = choose_terms(weight, order=order, **choice.kwargs())
-    in_hw, out_hw = tuple(int(v) for v in row.input_shape[1:]), tuple(
-        int(v) for v in row.output_shape[1:])
-    macs, params = _macs_after(order, shape, terms, in_hw, out_hw)
-    if choice.which != "terms" and macs >= int(row.macs):
-        return SkippedTensor(stored.name, f"no T meets {choice.describe()} at lower MAC cost "
-                                          f"(T = {terms} needs {macs:,} MACs, the conv "
-                                          f"{int(row.macs):,})")
-    factors = decouple(weight, terms=terms, order=order)
-    approx = _composed(factors)
-    geometry = {"stride": stored.strides or 1, "padding": stored.pads or 0,
-                "dilation": stored.dilations or 1}
-    analysis = analyze(weight, order=order, multiplier=terms)
+    in_hw, out_hw = grid  # type: ignore[misc]
+    plan = plan_layer(weight, order=order, input_hw=in_hw, output_hw=out_hw, **choice)
+    if not plan.rewritten:
+        return SkippedTensor(stored.name, plan.reason)
+    factors = decouple(weight, terms=plan.terms, order=order)
+    geometry = layer_geometry(shape[2:], in_hw, out_hw, stride=stored.strides or 1,
+                              dilation=stored.dilations or 1)
     layer = DecoupledLayer(
-        name=stored.name, terms=terms, rank=analysis.min_multiplier, kernel=shape,
-        input_hw=in_hw, macs_before=int(row.macs), macs_after=macs,
-        params_before=int(row.params), params_after=params,
-        relative_distance=float(analysis.relative_distance),
-        energy_kept=float(np.min(analysis.energy_kept)),
+        name=stored.name, terms=plan.terms, rank=plan.rank, kernel=shape,
+        input_hw=in_hw, macs_before=int(plan.standard.macs), macs_after=int(plan.decoupled.macs),
+        params_before=int(plan.standard.params), params_after=int(plan.decoupled.params),
+        relative_distance=plan.relative_distance, energy_kept=plan.energy_kept,
         layer_norm=operator_norm(weight, in_hw, **geometry),
-        error_bound=error_bound(weight, approx, in_hw, **geometry))
+        error_bound=error_bound(weight, composed(factors), in_hw, **geometry))
     return _Planned(layer, stored, factors)
 
 
@@ -193,10 +136,31 @@ def _layer_patterns(layer: str | Sequence[str] | None) -> tuple[str, ...]:
     return () if layer is None else (layer,) if isinstance(layer, str) else tuple(layer)
 
 
-def _rows_by_name(path: str, input_shape: tuple[int, ...] | None) -> dict[str, Any]:
-    """The Conv rows of ``factorcheck network``'s table, by node name."""
+def conv_grids(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None
+               ) -> tuple[dict[str, list[Grid]], int]:
+    """Each convolution's ``(input grid, output grid)`` by node name, and the model's MACs.
+
+    Both come from ``factorcheck network``'s table
+    (:func:`~factorcheck.network.onnx_table`: ONNX shape inference, ``input_shape``
+    fixing a dynamic input); the MACs are those of every Conv, Gemm and MatMul,
+    per sample.  A name lists one grid per node so named, in graph order.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from factorcheck.testing import one_conv_onnx
+    >>> path = one_conv_onnx(os.path.join(tempfile.mkdtemp(), "m.onnx"))
+    >>> conv_grids(path)
+    ({'conv': [((12, 12), (12, 12))]}, 41472)
+    """
     table = onnx_table(path, input_shape=input_shape)
-    return {row.name: row for row in table.rows if row.kernel is not None}
+    grids: dict[str, list[Grid]] = {}
+    for row in table.rows:
+        if row.kernel is not None:
+            grid = (tuple(int(v) for v in row.input_shape[1:]),
+                    tuple(int(v) for v in row.output_shape[1:]))
+            grids.setdefault(row.name, []).append(grid)  # type: ignore[arg-type]
+    return grids, int(table.total_macs)
 
 
 def plan_onnx(
@@ -233,11 +197,11 @@ def plan_onnx(
     chosen = [k for k in contents.kernels if not patterns
               or any(fnmatchcase(k.name, p) for p in patterns)]
     _require_unique([k.name for k in contents.kernels], path)
-    rows = _rows_by_name(path, input_shape) if chosen else {}
+    grids = conv_grids(path, input_shape)[0] if chosen else {}
     planned, skipped = [], [s for s in contents.skipped if not patterns
                             or any(fnmatchcase(s.name, p) for p in patterns)]
     for stored in chosen:
-        found = _plan_layer(stored, rows.get(stored.name), order, choice)
+        found = _plan_layer(stored, grids.get(stored.name, [None])[0], order, choice)
         (planned if isinstance(found, _Planned) else skipped).append(found)
     result = DecoupleResult(path, None, order, tuple(p.layer for p in planned), tuple(skipped))
     return result, tuple(planned)

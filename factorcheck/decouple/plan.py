@@ -11,11 +11,12 @@ chooses ``T`` (:func:`choose_terms`), returns the factors
 per kernel and the factors from :func:`factorcheck.decompose`: no second SVD.
 
 Grouped kernels (``groups = G``, shape ``(n, m/G, kh, kw)``) are judged and
-factored per group.  In "dw-pw" the depthwise step has ``m*T`` channels
-(``groups=m``) and the pointwise step ``groups=G``, weight ``(n, (m/G)*T, 1, 1)``;
-in "pw-dw" the pointwise step has ``groups=G``, weight ``(n*T, m/G, 1, 1)``, and
-the spatial step ``groups=n``.  :func:`compose` turns such factors back into
-the kernel.
+factored per group by the same functions (their ``groups=`` option, see
+:mod:`factorcheck.groups`).  In "dw-pw" the depthwise step has ``m*T``
+channels (``groups=m``) and the pointwise step ``groups=G``, weight
+``(n, (m/G)*T, 1, 1)``; in "pw-dw" the pointwise step has ``groups=G``, weight
+``(n*T, m/G, 1, 1)``, and the spatial step ``groups=n``.  The factors record
+``pointwise_groups = G``, so :meth:`Factors.to_kernel` rebuilds the kernel.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from factorcheck.decouple.bound import (
     operator_norm,
 )
 from factorcheck.errors import FactorcheckError
-from factorcheck.kernel import Kernel, as_kernel, from_canonical, to_canonical
+from factorcheck.groups import check_groups
+from factorcheck.kernel import Kernel, as_kernel, to_canonical
 from factorcheck.separability import ORDERS, Factors, analyze, decompose, nearest_separable
 from factorcheck.symbolic.cost import LayerCost, conv_cost, output_shape
 
@@ -43,98 +45,18 @@ __all__ = [
     "Tradeoff",
     "TradeoffRow",
     "choose_terms",
-    "compose",
+    "composed",
     "decouple",
     "decoupled_cost",
     "tradeoff",
 ]
 
 
-# --------------------------------------------------------------------------- groups
-
-
-def _check_groups(k: Kernel, groups: object) -> int:
-    n = k.shape[0]
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise FactorcheckError(f"groups must be an int >= 1, got {groups!r}")
-    if n % groups:
-        raise FactorcheckError(
-            f"groups={groups} does not divide the kernel's {n} output channels "
-            f"(canonical shape {k.shape}, OIHW)"
-        )
-    return int(groups)
-
-
-def _per_group(k: Kernel, groups: int, order: str) -> Kernel:
-    """A kernel whose slices in ``order`` are exactly every group's slices.
-
-    pw-dw slices (per output channel) already are.  dw-pw slices are
-    ``K_g[:, j]``: ``(G, n/G, m/G, kh, kw) -> (n/G, G*m/G, kh, kw)`` lists them
-    all, slice ``g*m/G + j`` being input channel ``g*m/G + j`` of the layer.
-    (:func:`factorcheck.analyze` will take ``groups=`` itself; this is the
-    same split, kept here until then.)
-    """
-    if order == "pw-dw" or groups == 1:
-        return k
-    n, m_g, kh, kw = k.shape
-    blocks = k.data.reshape(groups, n // groups, m_g, kh, kw)
-    return replace(k, data=blocks.transpose(1, 0, 2, 3, 4).reshape(n // groups, -1, kh, kw))
-
-
-def _regroup_pointwise(pointwise: np.ndarray, groups: int, order: str, inverse: bool = False
-                       ) -> np.ndarray:
-    """dw-pw pointwise ``(n/G, m*T)`` of the per-group kernel <-> ``(n, (m/G)*T)`` grouped."""
-    if order == "pw-dw" or groups == 1:
-        return pointwise
-    if inverse:  # (n, m_g*T) -> (n_g, m*T)
-        n, width = pointwise.shape[:2]
-        blocks = pointwise.reshape(groups, n // groups, width, 1, 1)
-        return blocks.transpose(1, 0, 2, 3, 4).reshape(n // groups, groups * width, 1, 1)
-    n_g, width = pointwise.shape[:2]
-    blocks = pointwise.reshape(n_g, groups, width // groups, 1, 1)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(groups * n_g, width // groups, 1, 1)
-
-
-def _from_per_group(data: np.ndarray, groups: int, order: str) -> np.ndarray:
-    """Inverse of :func:`_per_group` on a canonical array."""
-    if order == "pw-dw" or groups == 1:
-        return data
-    n_g, m, kh, kw = data.shape
-    blocks = data.reshape(n_g, groups, m // groups, kh, kw)
-    return blocks.transpose(1, 0, 2, 3, 4).reshape(groups * n_g, m // groups, kh, kw)
-
-
-def compose(factors: Factors, *, groups: int = 1) -> np.ndarray:
-    """The standard kernel that factors from :func:`decouple` compose to, in their layout.
-
-    For ``groups=1`` this is :meth:`Factors.to_kernel`; for grouped factors
-    (see the module docstring) the grouped pointwise step is taken into account.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> k = np.random.default_rng(0).normal(size=(8, 2, 3, 3))      # groups=2: 4 inputs
-    >>> f = decouple(k, terms=9, groups=2)
-    >>> f.depthwise.shape, f.pointwise.shape
-    ((16, 1, 3, 3), (8, 8, 1, 1))
-    >>> bool(np.allclose(compose(f, groups=2), k))
-    True
-    """
-    if groups == 1 or factors.order == "pw-dw":
-        return factors.to_kernel()
-    pw = to_canonical(factors.pointwise, factors.layout)
-    ndim = factors.depthwise.ndim
-    flat = replace(factors, pointwise=from_canonical(
-        _regroup_pointwise(pw, groups, factors.order, inverse=True), factors.layout, ndim))
-    kernel = to_canonical(flat.to_kernel(), factors.layout)
-    return from_canonical(_from_per_group(kernel, groups, factors.order), factors.layout, ndim)
-
-
 # --------------------------------------------------------------------------- choosing T
 
 
-def _check_choice(terms: object, energy: object, rtol: object) -> str:
-    """Which of terms / energy / rtol was given (exactly one), validated."""
+def _check_choice(terms: object, energy: object, rtol: object) -> dict[str, Any]:
+    """``{name: value}`` of the one of terms / energy / rtol given, validated."""
     given = [name for name, v in (("terms", terms), ("energy", energy), ("rtol", rtol))
              if v is not None]
     if len(given) != 1:
@@ -151,7 +73,7 @@ def _check_choice(terms: object, energy: object, rtol: object) -> str:
     if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, numbers.Real)
                              or not float(rtol) >= 0):
         raise FactorcheckError(f"rtol must be a real number >= 0, got {rtol!r}")
-    return given[0]
+    return {given[0]: {"terms": terms, "energy": energy, "rtol": rtol}[given[0]]}
 
 
 def _check_order(order: object) -> str:
@@ -171,8 +93,8 @@ class _Spectrum:
     energy_kept: np.ndarray  # min over slices, index T - 1
 
 
-def _spectrum(k: Kernel, order: str) -> _Spectrum:
-    a = analyze(k, order=order)
+def _spectrum(k: Kernel, order: str, groups: int) -> _Spectrum:
+    a = analyze(k, order=order, groups=groups)
     sigma = np.asarray(a.singular_values, dtype=np.float64)
     top = float(sigma.max()) if sigma.size else 0.0
     if top == 0.0 or not np.isfinite(top):
@@ -200,7 +122,7 @@ def _choose(spec: _Spectrum, which: str, value: float) -> int:
 def _prepare(kernel: Any, order: object, layout: str, groups: object) -> tuple[Kernel, str, int]:
     order = _check_order(order)
     k = kernel if isinstance(kernel, Kernel) else as_kernel(kernel, layout)
-    return k, order, _check_groups(k, groups)
+    return k, order, check_groups(groups, k)
 
 
 def choose_terms(
@@ -256,10 +178,9 @@ def choose_terms(
     >>> choose_terms(np.einsum("ijr,jrhw->ijhw", mu, b), rtol=0.0)     # rank 2 slices
     2
     """
-    which = _check_choice(terms, energy, rtol)
+    (which, value), = _check_choice(terms, energy, rtol).items()
     k, order, groups = _prepare(kernel, order, layout, groups)
-    value = {"terms": terms, "energy": energy, "rtol": rtol}[which]
-    return _choose(_spectrum(_per_group(k, groups, order), order), which, float(value))
+    return _choose(_spectrum(k, order, groups), which, float(value))
 
 
 def decouple(
@@ -289,8 +210,8 @@ def decouple(
     -------
     Factors
         In ``layout``, with ``multiplier = T``.  For ``groups > 1`` the
-        pointwise step is grouped (see the module docstring) and
-        :func:`compose` rebuilds the kernel.
+        pointwise step is grouped (``pointwise_groups = groups``, see the
+        module docstring); :meth:`Factors.to_kernel` rebuilds the kernel.
 
     Examples
     --------
@@ -306,17 +227,33 @@ def decouple(
     t = choose_terms(kernel, terms=terms, energy=energy, rtol=rtol, order=order, layout=layout,
                      groups=groups)
     k, order, groups = _prepare(kernel, order, layout, groups)
-    flat = decompose(_per_group(k, groups, order), order=order, multiplier=t, approximate=True)
-    if groups == 1 or order == "pw-dw":
-        return flat
-    pw = _regroup_pointwise(to_canonical(flat.pointwise, flat.layout), groups, order)
-    return replace(flat, pointwise=from_canonical(pw, flat.layout, flat.depthwise.ndim))
+    return decompose(k, order=order, multiplier=t, groups=groups, approximate=True)
+
+
+def composed(factors: Factors) -> np.ndarray:
+    """The kernel that ``factors``, as stored, compose to, computed in float64.
+
+    A rewritten model runs the two stored convolutions, which equal one
+    convolution with this kernel; composing in the factors' own dtype
+    (:meth:`Factors.to_kernel` on float32 factors) would round it.  The error
+    bounds of the rewrite and of the report take ``K - composed(factors)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = np.random.default_rng(0).normal(size=(8, 4, 3, 3)).astype(np.float32)
+    >>> p = composed(decouple(k, terms=2))
+    >>> p.dtype, p.shape
+    (dtype('float64'), (8, 4, 3, 3))
+    """
+    return replace(factors, depthwise=np.asarray(factors.depthwise, np.float64),
+                   pointwise=np.asarray(factors.pointwise, np.float64)).to_kernel()
 
 
 def _nearest(k: Kernel, terms: int, order: str, groups: int) -> np.ndarray:
     """The nearest ``terms``-term kernel, canonical OIHW, float."""
-    flat = nearest_separable(_per_group(k, groups, order), order=order, multiplier=terms)
-    return _from_per_group(to_canonical(flat, k.layout), groups, order)
+    return to_canonical(nearest_separable(k, order=order, multiplier=terms, groups=groups),
+                        k.layout)
 
 
 # --------------------------------------------------------------------------- trade-off
@@ -532,7 +469,7 @@ def tradeoff(
     hw = None if input_hw is None else _positive_pair(input_hw, "input_hw")
     geometry = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
     norm = None if input_hw is None else operator_norm(k, input_hw, **geometry)
-    spec = _spectrum(_per_group(k, groups, order), order)
+    spec = _spectrum(k, order, groups)
     grids = _out_hw(k.shape, hw, stride, padding, dilation)
     rows = []
     for t in range(1, max(spec.rank, 1) + 1):
@@ -545,3 +482,4 @@ def tradeoff(
         rows.append(TradeoffRow(t, dsc.macs / standard.macs, float(spec.relative_distance[t - 1]),
                                 float(spec.energy_kept[t - 1]), relative, err))
     return Tradeoff(tuple(rows), k.shape, order, groups, hw, norm)  # type: ignore[arg-type]
+

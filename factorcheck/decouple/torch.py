@@ -22,21 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from factorcheck.decouple.plan import choose_terms, decouple, decoupled_cost
+from factorcheck.decouple.layer import plan_layer
+from factorcheck.decouple.plan import _check_choice, decouple
 from factorcheck.errors import FactorcheckError
 from factorcheck.io._common import require
 
 __all__ = ["decouple_module"]
-
-
-def _macs_per_output(order: str, shape: tuple, terms: int, stride: tuple) -> tuple[int, int]:
-    """MACs per output position of the conv and of its T-term rewrite (asymptotic in size).
-
-    For ``pw-dw`` the pointwise step runs at the input's resolution, ``sh * sw``
-    positions per output position.
-    """
-    standard, decoupled = decoupled_cost(shape, terms, order=order, input_hw=tuple(stride))
-    return int(standard.macs), int(decoupled.macs)
 
 
 def _factor_convs(torch: Any, conv: Any, factors: Any, order: str, terms: int) -> Any:
@@ -64,15 +55,17 @@ def _factor_convs(torch: Any, conv: Any, factors: Any, order: str, terms: int) -
 
 
 def _choose(conv: Any, order: str, choice: dict[str, Any]) -> tuple[int, np.ndarray] | None:
-    """``(T, weight)`` for a rewritable Conv2d, or ``None`` (not rewritable, or not cheaper)."""
+    """``(T, weight)`` for a rewritable Conv2d, or ``None`` (not rewritable, or not cheaper).
+
+    Costs are per output position (:func:`~factorcheck.decouple.plan_layer`
+    with the stride as the input grid: for ``pw-dw`` the pointwise step runs at
+    the input's resolution, ``sh * sw`` positions per output position).
+    """
     if conv.groups != 1 or conv.kernel_size[0] * conv.kernel_size[1] == 1:
         return None
-    weight = conv.weight.detach().to("cpu").float().numpy().astype(np.float64)
-    terms = choose_terms(weight, order=order, **choice)
-    before, after = _macs_per_output(order, weight.shape, terms, conv.stride)
-    if "terms" not in choice and after >= before:
-        return None
-    return terms, weight
+    weight = conv.weight.detach().to("cpu").double().numpy()
+    plan = plan_layer(weight, order=order, input_hw=tuple(conv.stride), **choice)
+    return (plan.terms, weight) if plan.rewritten else None
 
 
 def decouple_module(
@@ -123,11 +116,7 @@ def decouple_module(
     torch = require("torch", "torch", "decouple_module")
     if not isinstance(module, torch.nn.Module):
         raise FactorcheckError(f"expected a torch.nn.Module, got {type(module).__name__}")
-    choice = {k: v for k, v in (("terms", terms), ("energy", energy), ("rtol", rtol))
-              if v is not None}
-    if len(choice) != 1:
-        raise FactorcheckError("give exactly one of terms, energy or rtol, got "
-                               f"{', '.join(choice) or 'none'}")
+    choice = _check_choice(terms, energy, rtol)
     patterns = () if layer is None else (layer,) if isinstance(layer, str) else tuple(layer)
     result = copy.deepcopy(module)
     for name, conv in list(result.named_modules()):

@@ -31,18 +31,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from factorcheck.decouple.bound import error_bound
-from factorcheck.decouple.plan import (
-    Tradeoff,
-    choose_terms,
-    compose,
-    decouple,
-    decoupled_cost,
-    tradeoff,
-)
+from factorcheck.decouple.layer import layer_geometry, not_rewritten, plan_layer
+from factorcheck.decouple.plan import Tradeoff, choose_terms, composed, decouple, tradeoff
 from factorcheck.errors import FactorcheckError
 from factorcheck.io import read_model
 from factorcheck.kernel import as_kernel, to_canonical
-from factorcheck.report.numbers import fmt_ratio
 from factorcheck.symbolic.cost import LayerCost
 
 if TYPE_CHECKING:
@@ -263,39 +256,13 @@ class DecoupleSection:
 def _grids(path: str, input_shape: Sequence[int] | None) -> tuple[dict, str, int | None]:
     """Conv name -> queue of ``(input_hw, output_hw)`` from the ONNX shapes, a note, and the
     model's MACs (every Conv, Gemm and MatMul, as ``factorcheck network`` counts them)."""
-    from factorcheck.network import onnx_table
+    from factorcheck.decouple.onnx import conv_grids
 
     try:
-        table = onnx_table(path, input_shape=None if input_shape is None else tuple(input_shape))
+        grids, macs = conv_grids(path, None if input_shape is None else tuple(input_shape))
     except FactorcheckError as err:
         return {}, f"no input sizes ({err}): no error bounds; MACs per output position", None
-    grids: dict[str, deque] = defaultdict(deque)
-    for row in table.rows:
-        if row.kernel is not None:
-            grids[row.name].append((tuple(row.input_shape[1:]), tuple(row.output_shape[1:])))
-    return grids, "", int(table.total_macs)
-
-
-def _padding_for(input_hw: tuple[int, int], output_hw: tuple[int, int], extent: tuple[int, int],
-                 stride: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Padding (all at the end) that gives ``output_hw``: the bound does not depend on it,
-    the "pw-dw" MACs only through the output grid, so ONNX ``auto_pad`` needs no rules here."""
-    total = [max(0, (o - 1) * s + e - i)
-             for i, o, e, s in zip(input_hw, output_hw, extent, stride, strict=True)]
-    return (0, total[0]), (0, total[1])
-
-
-def _choose(kernel: Any, curve: Tradeoff, plan: Plan, grids: tuple) -> tuple[int, str]:
-    """``(T, reason)``: the plan's ``T``, and a reason when the layer is kept."""
-    t = choose_terms(kernel, order=plan.order, **{plan.criterion: plan.value})
-    if plan.criterion == "terms":
-        return t, ""
-    standard, dsc = decoupled_cost(curve.shape, t, order=plan.order, input_hw=grids[0],
-                                   output_hw=grids[1])
-    if dsc.macs < standard.macs:
-        return t, ""
-    return t, (f"the smallest T meeting {plan} is {t}, which costs "
-               f"{fmt_ratio(dsc.macs / standard.macs)} of the layer's MACs")
+    return {name: deque(found) for name, found in grids.items()}, "", macs
 
 
 def _layer(index: int, name: str, kernel: Any, plan: Plan, grids: tuple | None,
@@ -303,35 +270,24 @@ def _layer(index: int, name: str, kernel: Any, plan: Plan, grids: tuple | None,
     in_hw, out_hw = grids if grids is not None else (None, None)
     curve = tradeoff(kernel, in_hw, order=plan.order, **geometry)
     per = grids if grids is not None else ((1, 1), (1, 1))
-    t, reason = _choose(kernel, curve, plan, per)
-    standard, dsc = decoupled_cost(curve.shape, t, order=plan.order, input_hw=per[0],
-                                   output_hw=per[1])
-    if reason:
-        return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, None, reason,
-                              standard, standard, 0.0, 0.0 if in_hw is not None else None)
-    approx = compose(decouple(kernel, terms=t, order=plan.order))
+    chosen = plan_layer(kernel, order=plan.order, input_hw=per[0], output_hw=per[1],
+                        **{plan.criterion: plan.value})
+    if not chosen.rewritten:
+        return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, None, chosen.reason,
+                            chosen.standard, chosen.standard, 0.0,
+                            0.0 if in_hw is not None else None)
+    approx = composed(decouple(kernel, terms=chosen.terms, order=plan.order))
     bound = None if in_hw is None else error_bound(kernel, approx, in_hw, **geometry)
-    distance = curve.rows[min(t, len(curve.rows)) - 1].relative_distance
-    return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, t, "", standard, dsc,
-                          distance, bound)
+    return PlannedLayer(index, name, curve.shape, in_hw, out_hw, curve, chosen.terms, "",
+                        chosen.standard, chosen.decoupled, chosen.relative_distance, bound)
 
 
 def _geometry(record: Any, grids: tuple | None, shape: tuple[int, ...]) -> dict[str, Any]:
     dilation = tuple(record.dilations or (1, 1))
-    stride = tuple(record.strides or (1, 1))
     if grids is None:
         return {"dilation": dilation}
-    extent = tuple(d * (k - 1) + 1 for d, k in zip(dilation, shape[2:], strict=True))
-    return {"dilation": dilation, "stride": stride,
-            "padding": _padding_for(grids[0], grids[1], extent, stride)}
-
-
-def _skip_reason(record: Any) -> str:
-    if record.conv_dims != 2:
-        return "1-D convolution: the rewrite handles 2-D convolutions"
-    if record.kind != "standard":
-        return f"{record.kind} layer: only standard convolutions (group 1, k > 1x1) are rewritten"
-    return ""
+    return layer_geometry(shape[2:], grids[0], grids[1], stride=tuple(record.strides or (1, 1)),
+                          dilation=dilation)
 
 
 def build_decouple(source: SourceReport, plan: Plan, *, input_shape: Sequence[int] | None = None,
@@ -375,7 +331,7 @@ def build_decouple(source: SourceReport, plan: Plan, *, input_shape: Sequence[in
         record = report_layer.record
         weight = stored[record.name].popleft() if stored[record.name] else None
         grid = grids[record.name].popleft() if grids.get(record.name) else None
-        reason = _skip_reason(record)
+        reason = not_rewritten(record.conv_dims, report_layer.canonical_shape, record.group)
         if reason or weight is None:
             skipped.append((record.name, reason or "weight not found again in the file"))
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from factorcheck.decouple.plan import TradeoffRow
 from factorcheck.report.decouple import DecoupleSection, Plan, PlannedLayer
 from factorcheck.report.escape import latex_escape, latex_name, markdown_escape
 from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio
@@ -32,6 +33,21 @@ _NO_LAYER = "\\multicolumn{8}{l}{no standard convolution} \\\\"
 
 def _bound_text(value: float | None) -> str:
     return "--" if value is None else fmt_distance(value)
+
+
+def _plan_cells(la: PlannedLayer, times: str) -> list[str]:
+    """A layer's cells in the plan table, after its number and name (LaTeX and Markdown)."""
+    return [times.join(map(str, la.shape)),
+            "--" if la.input_hw is None else times.join(map(str, la.input_hw)),
+            "kept" if la.terms is None else str(la.terms),
+            fmt_ratio(la.decoupled.macs / la.standard.macs),
+            fmt_distance(la.relative_distance), _bound_text(la.relative_error_bound)]
+
+
+def _curve_cells(row: TradeoffRow) -> list[str]:
+    """A trade-off row's cells after its ``T`` (LaTeX and Markdown)."""
+    return [fmt_ratio(row.macs_ratio), fmt_distance(row.relative_distance),
+            fmt_energy(row.energy_kept), _bound_text(row.relative_error_bound)]
 
 
 def _latex_intro(section: DecoupleSection) -> str:
@@ -76,19 +92,16 @@ def _totals_rows(section: DecoupleSection) -> list[tuple[str, str, str, str]]:
 
 
 def _latex_plan_table(section: DecoupleSection) -> str:
-    rows = []
-    for la in section.layers:
-        t = "kept" if la.terms is None else str(la.terms)
-        size = "--" if la.input_hw is None else _TIMES.join(map(str, la.input_hw))
-        ratio = fmt_ratio(la.decoupled.macs / la.standard.macs)
-        kernel = _TIMES.join(map(str, la.shape))
-        rows.append(f"{la.index} & {latex_name(la.name, limit=40)} & "
-                    f"{kernel} & {size} & {t} & {ratio} & "
-                    f"{fmt_distance(la.relative_distance)} & "
-                    f"{_bound_text(la.relative_error_bound)} \\\\")
+    rows = [" & ".join([str(la.index), latex_name(la.name, limit=40), *_plan_cells(la, _TIMES)])
+            + " \\\\" for la in section.layers]
     spec = "@{}r>{\\raggedright\\arraybackslash}p{3.6cm}llrrrr@{}"
     header = ("\\toprule\n\\# & layer & kernel & input & $T$ & MACs ratio & rel.\\ dist. & "
               "$E_T/L$ \\\\\n\\midrule")
+    return _longtable(spec, header, rows or [_NO_LAYER])
+
+
+def _longtable(spec: str, header: str, rows: Sequence[str]) -> str:
+    """A small-print ``longtable`` whose ``header`` repeats on every page."""
     return rf"""\begingroup\footnotesize\setlength{{\tabcolsep}}{{3pt}}
 \begin{{longtable}}{{{spec}}}
 {header}
@@ -97,7 +110,7 @@ def _latex_plan_table(section: DecoupleSection) -> str:
 \endhead
 \bottomrule
 \endfoot
-{chr(10).join(rows) or _NO_LAYER}
+{chr(10).join(rows)}
 \end{{longtable}}
 \endgroup
 """
@@ -166,28 +179,17 @@ def _latex_curve_table(section: DecoupleSection) -> str:
             name = latex_name(la.name, limit=32) if r.terms == 1 else ""
             index = str(la.index) if r.terms == 1 else ""
             mark = "$\\ast$" if r.terms == la.terms else ""
-            rows.append(f"{index} & {name} & {r.terms}{mark} & {fmt_ratio(r.macs_ratio)} & "
-                        f"{fmt_distance(r.relative_distance)} & {fmt_energy(r.energy_kept)} & "
-                        f"{_bound_text(r.relative_error_bound)} \\\\")
+            rows.append(" & ".join([index, name, f"{r.terms}{mark}", *_curve_cells(r)])
+                        + " \\\\")
         rows.append("\\midrule")
     if rows:
         rows.pop()
     spec = "@{}r>{\\raggedright\\arraybackslash}p{3.6cm}rrrrr@{}"
     header = ("\\toprule\n\\# & layer & $T$ & MACs ratio & rel.\\ dist. & energy kept & "
               "$E_T/L$ \\\\\n\\midrule")
-    return rf"""\subsection*{{Trade-off per layer}}
-\begingroup\footnotesize\setlength{{\tabcolsep}}{{3pt}}
-\begin{{longtable}}{{{spec}}}
-{header}
-\endfirsthead
-{header}
-\endhead
-\bottomrule
-\endfoot
-{chr(10).join(rows)}
-\end{{longtable}}
-\endgroup
-\noindent\footnotesize $\ast$: the plan's $T$; energy kept: the smallest share of a column's
+    table = _longtable(spec, header, rows)
+    return "\\subsection*{Trade-off per layer}\n" + table + r"""\noindent\footnotesize $\ast$:
+the plan's $T$; energy kept: the smallest share of a column's
 squared norm kept; the last row of a layer is exact ($T$ = its largest column rank).\normalsize
 """
 
@@ -264,17 +266,10 @@ def decouple_markdown(sections: Sequence[DecoupleSection]) -> str:
     """
     parts = []
     for s in sections:
-        plan_rows = [[str(la.index), markdown_escape(la.name, limit=40),
-                      "×".join(map(str, la.shape)),
-                      "--" if la.input_hw is None else "×".join(map(str, la.input_hw)),
-                      "kept" if la.terms is None else str(la.terms),
-                      fmt_ratio(la.decoupled.macs / la.standard.macs),
-                      fmt_distance(la.relative_distance), _bound_text(la.relative_error_bound)]
+        plan_rows = [[str(la.index), markdown_escape(la.name, limit=40), *_plan_cells(la, "×")]
                      for la in s.layers]
         curve_rows = [[str(la.index), markdown_escape(la.name, limit=40),
-                       f"{r.terms}{' *' if r.terms == la.terms else ''}",
-                       fmt_ratio(r.macs_ratio), fmt_distance(r.relative_distance),
-                       fmt_energy(r.energy_kept), _bound_text(r.relative_error_bound)]
+                       f"{r.terms}{' *' if r.terms == la.terms else ''}", *_curve_cells(r)]
                       for la in s.layers for r in la.curve.rows]
         kept = [f"- {markdown_escape(n)}: kept, {markdown_escape(r, limit=None)}"
                 for n, r in ((la.name, la.reason) for la in s.layers if la.terms is None)]
