@@ -34,7 +34,7 @@ def require(module: str) -> ModuleType:
     except ImportError:
         if IN_CI:
             pytest.fail(f"optional dependency {module!r} is missing in CI")
-        pytest.skip(f"optional dependency {module!r} is not installed")
+        pytest.skip(f"optional dependency {module!r} is not installed", allow_module_level=True)
 
 
 def grouped_separable(n: int, m: int, group: int, kh: int, kw: int, seed: int = 0) -> np.ndarray:
