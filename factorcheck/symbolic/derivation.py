@@ -27,6 +27,8 @@ prints exactly like the expression before it is refused.
 from __future__ import annotations
 
 import enum
+import functools
+import operator
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -160,7 +162,16 @@ def _worst(results: Iterable[tuple[Status, str]]) -> tuple[Status, str]:
 
 
 def _explicit(expr: Any) -> Any:
-    """A matrix expression (products, sums, blocks of fixed size) as an explicit matrix."""
+    """A matrix expression (products, sums, blocks of fixed size) as an explicit matrix.
+
+    Products and sums are multiplied and added as explicit matrices: SymPy's
+    own ``as_explicit`` of a product builds one ``Sum`` per entry, which made
+    the block factorization's check take a second.
+    """
+    if isinstance(expr, (sympy.MatMul, sympy.MatAdd)):
+        parts = [_explicit(a) for a in expr.args]
+        combine = operator.mul if isinstance(expr, sympy.MatMul) else operator.add
+        return sympy.ImmutableMatrix(functools.reduce(combine, parts))
     if isinstance(expr, sympy.MatrixExpr):
         return sympy.ImmutableMatrix(expr.doit().as_explicit())
     return expr
