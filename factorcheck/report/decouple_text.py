@@ -15,6 +15,7 @@ from factorcheck.decouple.plan import TradeoffRow
 from factorcheck.report.decouple import DecoupleSection, Plan, PlannedLayer
 from factorcheck.report.escape import latex_escape, latex_name, markdown_escape
 from factorcheck.report.numbers import fmt_distance, fmt_energy, fmt_int, fmt_ratio
+from factorcheck.report.tables import longtable
 
 __all__ = ["LOG_FLOOR", "MAX_FIGURES", "MAX_NAMES", "decouple_latex", "decouple_markdown"]
 
@@ -97,23 +98,7 @@ def _latex_plan_table(section: DecoupleSection) -> str:
     spec = "@{}r>{\\raggedright\\arraybackslash}p{3.6cm}llrrrr@{}"
     header = ("\\toprule\n\\# & layer & kernel & input & $T$ & MACs ratio & rel.\\ dist. & "
               "$E_T/L$ \\\\\n\\midrule")
-    return _longtable(spec, header, rows or [_NO_LAYER])
-
-
-def _longtable(spec: str, header: str, rows: Sequence[str]) -> str:
-    """A small-print ``longtable`` whose ``header`` repeats on every page."""
-    return rf"""\begingroup\footnotesize\setlength{{\tabcolsep}}{{3pt}}
-\begin{{longtable}}{{{spec}}}
-{header}
-\endfirsthead
-{header}
-\endhead
-\bottomrule
-\endfoot
-{chr(10).join(rows)}
-\end{{longtable}}
-\endgroup
-"""
+    return longtable(spec, header, rows or [_NO_LAYER])
 
 
 def _coords(xs: Sequence[float], ys: Sequence[float | None]) -> str:
@@ -187,7 +172,7 @@ def _latex_curve_table(section: DecoupleSection) -> str:
     spec = "@{}r>{\\raggedright\\arraybackslash}p{3.6cm}rrrrr@{}"
     header = ("\\toprule\n\\# & layer & $T$ & MACs ratio & rel.\\ dist. & energy kept & "
               "$E_T/L$ \\\\\n\\midrule")
-    table = _longtable(spec, header, rows)
+    table = longtable(spec, header, rows)
     return "\\subsection*{Trade-off per layer}\n" + table + r"""\noindent\footnotesize $\ast$:
 the plan's $T$; energy kept: the smallest share of a column's
 squared norm kept; the last row of a layer is exact ($T$ = its largest column rank).\normalsize

@@ -38,6 +38,7 @@ from factorcheck.report.numbers import (
 )
 from factorcheck.report.prose import ORDER_TEXT, finding_label, times
 from factorcheck.report.prose import distance_math as fmt_distance
+from factorcheck.report.tables import longtable
 from factorcheck.scan import LayerRecord
 from factorcheck.separability import ORDERS
 from factorcheck.symbolic.derivation import Proof
@@ -250,18 +251,8 @@ def _verdict_table(source: SourceReport) -> str:
         + " & ".join(_order_cells(layer.record, o) for o in orders) + r" \\"
         for layer in source.layers) or "\\multicolumn{4}{l}{no layers} \\\\"
     header = f"\\toprule\n & & & & {groups} \\\\\n{rules}\n{head} \\\\\n\\midrule"
-    return rf"""\begingroup\footnotesize\setlength{{\tabcolsep}}{{3pt}}
-\begin{{longtable}}{{{spec}}}
-{header}
-\endfirsthead
-{header}
-\endhead
-\bottomrule
-\endfoot
-{rows}
-\end{{longtable}}
-\endgroup
-\noindent\footnotesize sep.: separable with multiplier {source.scan.multiplier}
+    table, d = longtable(spec, header, [rows]), source.scan.multiplier
+    return table + rf"""\noindent\footnotesize sep.: separable with multiplier {d}
 (* exact verdict, integer kernel); $T$: fewest terms of an exact DSC; rel.\ dist.: Frobenius
 distance to the nearest DSC over the kernel's norm; cost: an exact $T$-term DSC over the standard
 layer (MACs for dw-pw, parameters for pw-dw).\normalsize
@@ -395,19 +386,8 @@ def _distance_table(source: SourceReport) -> str:
     header = "\n".join([
         r"\toprule", names,
         r"\cmidrule(lr){5-7}", r" & & & & min & median & max & \\", r"\midrule"])
-    return rf"""\subsection*{{How far each layer is ({order})}}
-\begingroup\footnotesize\setlength{{\tabcolsep}}{{3pt}}
-\begin{{longtable}}{{{spec}}}
-{header}
-\endfirsthead
-{header}
-\endhead
-\bottomrule
-\endfoot
-{chr(10).join(rows)}
-\end{{longtable}}
-\endgroup
-"""
+    title = f"\\subsection*{{How far each layer is ({order})}}\n"
+    return title + longtable(spec, header, rows)
 
 
 def _cost_table(source: SourceReport) -> str:
@@ -431,23 +411,11 @@ def _cost_table(source: SourceReport) -> str:
     header = "\n".join([r"\toprule", r"\# & layer & standard & exact DSC & ratio & share \\",
                         r"\midrule"])
     ratio = fmt_ratio(dsc_total / std_total) if std_total else "--"
+    total = rf" & total & {fmt_int(std_total)} & {fmt_int(dsc_total)} & {ratio} & 100.0\% \\"
     return rf"""\subsection*{{Parameter cost of the model (dw-pw, exact $T$-term DSC)}}
 Weights of each layer as it is, and of the exact depthwise separable convolution with $T$ terms
 that replaces it (trivial layers count unchanged); share: the layer's part of the model's weights.
-\begingroup\footnotesize\setlength{{\tabcolsep}}{{4pt}}
-\begin{{longtable}}{{{spec}}}
-{header}
-\endfirsthead
-{header}
-\endhead
-\bottomrule
-\endfoot
-{body}
-\midrule
- & total & {fmt_int(std_total)} & {fmt_int(dsc_total)} & {ratio} & 100.0\% \\
-\end{{longtable}}
-\endgroup
-"""
+{longtable(spec, header, [body], tabcolsep="4pt", total=total)}"""
 
 
 def _source_section(source: SourceReport) -> str:
@@ -487,25 +455,14 @@ def _network_section(report: Report) -> str:
         f"{fmt_percent(100 * float(s.macs_share))}\\% & {fmt_int(s.params)} & "
         f"{fmt_percent(100 * float(s.params_share))}\\% \\\\" for s in table.shares())
     spec = "@{}r>{\\raggedright\\arraybackslash}p{3.2cm}llrrr@{}"
+    total_row = (rf" & total & & & {fmt_int(table.total_macs)} & {fmt_int(table.total_params)} & "
+                 r"100.0\% \\")
     header = ("\\toprule\n\\# & layer & type & output & MACs & parameters & MAC share \\\\\n"
               "\\midrule")
     return rf"""\section{{Network costs: {latex_escape(table.name)}}}
 Per input image at {_times(table.input_shape)}, dense MACs and parameters without bias (the
 MobileNets paper's convention: batch norm, activations and pooling count nothing).
-\begingroup\footnotesize\setlength{{\tabcolsep}}{{4pt}}
-\begin{{longtable}}{{{spec}}}
-{header}
-\endfirsthead
-{header}
-\endhead
-\bottomrule
-\endfoot
-{rows}
-\midrule
- & total & & & {fmt_int(table.total_macs)} & {fmt_int(table.total_params)} & 100.0\% \\
-\end{{longtable}}
-\endgroup
-\begin{{center}}\footnotesize
+{longtable(spec, header, [rows], tabcolsep="4pt", total=total_row)}\begin{{center}}\footnotesize
 \begin{{tabular}}{{@{{}}lrrrrr@{{}}}}
 \toprule
 type & layers & MACs & share & parameters & share \\
