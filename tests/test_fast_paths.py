@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -147,14 +148,53 @@ def _unit_grams(count: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return g / t[:, None, None], np.ones(count)
 
 
-def test_a_wrong_rayleigh_quotient_is_never_certified():
-    g, t = _unit_grams(50, 9, 4)
-    top = np.linalg.eigvalsh(g)[:, -1]
-    for wrong in (0.9 * top, top * (1 - 1e-9), np.linalg.eigvalsh(g)[:, -2]):
-        _, high = _spectra._bounds(g, t, wrong)
-        assert np.isinf(high).all()  # the Cholesky of mu I - G fails: mu < lambda_1
-    low, high = _spectra._bounds(g, t, top)
-    assert np.isfinite(high).all() and (low <= top).all() and (top <= high).all()
+def _exact_top(g: np.ndarray) -> list:
+    """lambda_1 of each float64 matrix, to 40 digits (mpmath, which SymPy brings)."""
+    mpmath.mp.dps = 40
+    return [max(mpmath.eigsy(mpmath.matrix(m.tolist()), eigvals_only=True)) for m in g]
+
+
+def _with_spectrum(count: int, spectrum: list[float], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((count, 9, 9)))
+    g = q @ (np.array(spectrum)[:, None] * q.transpose(0, 2, 1))
+    g = (g + g.transpose(0, 2, 1)) / 2
+    return g, np.einsum("bii->b", g)
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered", "repeated", "near rank one", "rank one"])
+def test_the_certified_interval_holds_the_exact_top_eigenvalue(kind):
+    """low <= lambda_1 <= high for the float64 matrices as they are, converged or not."""
+    if kind == "random":
+        g, t = _unit_grams(12, 9, 4)
+    else:
+        spectrum = {"clustered": [0.3, 0.3 * (1 - 1e-3), 0.2, 0.1, 0.05, 0.03, 0.01, 0.005, 0.005],
+                    "repeated": [0.25, 0.25, 0.2, 0.1, 0.1, 0.05, 0.03, 0.01, 0.01],
+                    "near rank one": [0.9, 1e-7, 1e-9, 0, 0, 0, 0, 0, 0],
+                    "rank one": [0.7, 0, 0, 0, 0, 0, 0, 0, 0]}[kind]
+        g, t = _with_spectrum(12, spectrum, 5)
+    rho, low, high = _spectra._interval(g, t)
+    exact = _exact_top(g)
+    assert all(lo <= e <= hi for lo, e, hi in zip(low, exact, high, strict=True))
+    assert ((low <= rho) & (rho <= high)).all()
+    converged = high - low <= 1e-12 * t
+    assert converged.all() == (kind in ("random", "near rank one", "rank one"))
+
+
+def test_a_certified_interval_is_tight_enough_to_catch_a_wrong_eigenvalue():
+    """Negative control: lambda_1 moved by 1e-9 of the trace falls outside the interval."""
+    g, t = _unit_grams(20, 9, 6)
+    _, low, high = _spectra._interval(g, t)
+    exact = np.array([float(e) for e in _exact_top(g)])
+    assert (high - low < 1e-12 * t).all()
+    assert not ((low <= exact + 1e-9 * t) & (exact + 1e-9 * t <= high)).any()
+    assert not ((low <= exact - 1e-9 * t) & (exact - 1e-9 * t <= high)).any()
+
+
+def test_the_squaring_error_bound_grows_as_its_recursion_says():
+    assert _spectra._squaring_error(9, 0) == 0.0
+    one = 9 * _spectra._gamma(11)
+    assert _spectra._squaring_error(9, 1) == pytest.approx(one, rel=1e-12)
+    assert _spectra._squaring_error(9, 10) == pytest.approx(1023 * one, rel=1e-6)
 
 
 def test_a_slice_power_iteration_cannot_settle_falls_back_to_eigvalsh(monkeypatch):
