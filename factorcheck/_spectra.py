@@ -153,20 +153,28 @@ def grams(data: np.ndarray, order: str, chunk: int = GRAM_CHUNK_ENTRIES) -> np.n
     out = np.empty((count, side, side))
     step = max(1, chunk // (rows * taps))
     buffer = np.empty(min(step, count) * rows * taps)
-    for start in range(0, count, step):
-        stop = min(start + step, count)
-        size = (stop - start) * rows * taps
-        if order == "dw-pw":
-            block = buffer[:size].reshape(rows, stop - start, *data.shape[2:])
-            np.copyto(block, data[:, start:stop])
-            stack = block.reshape(rows, stop - start, taps).transpose(1, 0, 2)
-        else:
-            block = buffer[:size].reshape(stop - start, *data.shape[1:])
-            np.copyto(block, data[start:stop])
-            stack = block.reshape(stop - start, rows, taps)
-        _gram_into(stack if rows >= taps else stack.transpose(0, 2, 1), out[start:stop])
-    with np.errstate(invalid="ignore"):
-        return (out + out.transpose(0, 2, 1)) * 0.5  # exactly symmetric (it was to rounding)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for start in range(0, count, step):
+            _gram_chunk(data, order, buffer, out, start, min(start + step, count))
+        sym = out + out.transpose(0, 2, 1)
+        sym *= 0.5  # exactly symmetric (it was to rounding)
+    return sym
+
+
+def _gram_chunk(data: np.ndarray, order: str, buffer: np.ndarray, out: np.ndarray,
+                start: int, stop: int) -> None:
+    """:func:`grams` of the slices ``start:stop``, converted through ``buffer``, into ``out``."""
+    _, rows, taps = _geometry(data.shape, order)
+    size = (stop - start) * rows * taps
+    if order == "dw-pw":
+        block = buffer[:size].reshape(rows, stop - start, *data.shape[2:])
+        np.copyto(block, data[:, start:stop])
+        stack = block.reshape(rows, stop - start, taps).transpose(1, 0, 2)
+    else:
+        block = buffer[:size].reshape(stop - start, *data.shape[1:])
+        np.copyto(block, data[start:stop])
+        stack = block.reshape(stop - start, rows, taps)
+    _gram_into(stack if rows >= taps else stack.transpose(0, 2, 1), out[start:stop])
 
 
 def _gram_into(stack: np.ndarray, out: np.ndarray) -> None:
@@ -177,17 +185,22 @@ def _gram_into(stack: np.ndarray, out: np.ndarray) -> None:
     operands, which OpenBLAS runs about three times faster here than the
     symmetric rank-k update NumPy picks for ``stack^T stack``.
     """
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        np.matmul(stack.transpose(0, 2, 1), stack[:, :, 1:], out=out[:, :, 1:])
-        out[:, 1:, 0] = out[:, 0, 1:]
-        out[:, 0, 0] = _squared_norms(stack[:, :, 0])
+    np.matmul(stack.transpose(0, 2, 1), stack[:, :, 1:], out=out[:, :, 1:])
+    out[:, 1:, 0] = out[:, 0, 1:]
+    out[:, 0, 0] = _rowdot(stack[:, :, 0], stack[:, :, 0])
 
 
-def _squared_norms(vectors: np.ndarray) -> np.ndarray:
-    """``sum(v**2)`` of each row: :func:`numpy.vecdot` (NumPy 2), which takes strided rows
-    through BLAS (measured 20 times faster than ``einsum`` on a Gram chunk's first column)."""
+def _rowdot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``sum(x * y)`` along the last axis: :func:`numpy.vecdot` (NumPy 2), which takes strided
+    rows through BLAS (20 times faster than ``einsum`` on a Gram chunk's first column)."""
     vecdot = getattr(np, "vecdot", None)
-    return vecdot(vectors, vectors) if vecdot else np.einsum("bi,bi->b", vectors, vectors)
+    return vecdot(x, y) if vecdot else np.einsum("...i,...i->...", x, y)
+
+
+def _matvec(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``a @ v`` for stacks of matrices and vectors (:func:`numpy.matvec` where NumPy has it)."""
+    matvec = getattr(np, "matvec", None)
+    return matvec(a, v) if matvec else (a @ v[..., None])[..., 0]
 
 
 # --------------------------------------------------------------------------- certificates
@@ -238,8 +251,8 @@ def _shifted(gram: np.ndarray, shift: np.ndarray, sign: float) -> np.ndarray:
 def _rayleigh(gram: np.ndarray, power: np.ndarray) -> np.ndarray:
     """Rayleigh quotient of each ``gram`` at the column of ``power`` with the largest diagonal."""
     column = np.einsum("bii->bi", power).argmax(axis=1)
-    v = power[np.arange(len(power)), :, column][:, :, None]
-    return (v * (gram @ v)).sum(axis=(1, 2)) / (v * v).sum(axis=(1, 2))
+    v = power[np.arange(len(power)), :, column]
+    return _rowdot(v, _matvec(gram, v)) / _rowdot(v, v)
 
 
 def _squaring_error(k: int, squarings: int) -> float:
@@ -279,8 +292,10 @@ def _interval(gram: np.ndarray, trace: np.ndarray) -> tuple[np.ndarray, np.ndarr
     exponents are kept).  Then, for each slice:
 
     * the Rayleigh quotient ``rho`` at the column of ``P`` with the largest
-      diagonal is a lower bound of ``lambda_1``, up to its rounding
-      ``(k + 3) u trace``;
+      diagonal is a lower bound of ``lambda_1``, up to its rounding, at most
+      ``gamma_{3k+2} trace`` (``|v^T G v|`` errs by ``gamma_{2k} |v|^T |G| |v|
+      <= gamma_{2k} trace ||v||**2``, as ``|g_ij| <= sqrt(g_ii g_jj)``; the
+      division by ``v^T v`` adds ``gamma_{k+1} rho``);
     * ``lambda_1**(2**s) = ||G**(2**s)||_2 <= ||P||_F / (1 - f_s)`` (see
       :func:`_squaring_error`), an upper bound that is within ``(k - 1)
       (lambda_2 / lambda_1)**(2**(s+1)) / 2**(s+1)`` of ``lambda_1`` once the
@@ -293,21 +308,21 @@ def _interval(gram: np.ndarray, trace: np.ndarray) -> tuple[np.ndarray, np.ndarr
     count, k = gram.shape[:2]
     power = gram @ gram
     spare = np.empty_like(power)
-    exponent = np.zeros(count)  # G**(2**j) = power * 2**exponent, up to rounding
-    for step in range(1, SQUARINGS):
+    exponent: Any = 0.0  # G**(2**s) = power * 2**exponent at the end, up to rounding
+    for step in range(1, SQUARINGS):  # power is G**(2**step) here
         if step % 4 == 0:
             _, e = np.frexp(np.einsum("bii->b", power))
             np.ldexp(power, -e[:, None, None], out=power)
-            exponent += e
+            exponent = exponent + e * 2.0 ** (SQUARINGS - step)  # each squaring left doubles it
         np.matmul(power, power, out=spare)
         power, spare = spare, power
-        exponent *= 2
     rho = _rayleigh(gram, power)
-    half_log = 0.5 * np.log2(np.einsum("bij,bij->b", power, power))  # log2 ||P||_F, rounded
+    flat = power.reshape(count, k * k)
+    half_log = 0.5 * np.log2(_rowdot(flat, flat))  # log2 ||P||_F, rounded
     loss = -0.5 * np.log2(1 - _gamma(k * k)) - np.log2(1 - _squaring_error(k, SQUARINGS))
     high = np.exp2((half_log + exponent + loss) / 2**SQUARINGS)
     high *= 1 + 4 * _U * (8 + (np.abs(half_log) + np.abs(exponent)) / 2**SQUARINGS)
-    return rho, np.maximum(rho - (k + 3) * _U * trace, 0.0), high
+    return rho, np.maximum(rho - _gamma(3 * k + 2) * trace, 0.0), high
 
 
 def _safe(gram: np.ndarray, trace: np.ndarray) -> np.ndarray:
@@ -320,9 +335,9 @@ def _safe(gram: np.ndarray, trace: np.ndarray) -> np.ndarray:
     a lower bound of ``lambda_min``); for the others a Cholesky of ``G - c I``
     that succeeds proves it.
     """
-    k = gram.shape[1]
+    count, k = gram.shape[:2]
     shift = (1.01 * GRAM_SAFE_RATIO**2 + _gamma(k)) * trace
-    rows = np.abs(gram).sum(axis=2)
+    rows = (np.abs(gram).reshape(count * k, k) @ np.ones(k)).reshape(count, k)  # sum_j |g_ij|
     disc = (2 * np.einsum("bii->bi", gram) - rows).min(axis=1)
     safe = disc - (k + 2) * _U * rows.max(axis=1) > shift
     rest = np.flatnonzero(~safe)
@@ -467,11 +482,15 @@ def _proven_beyond_one(trace: np.ndarray, rho: np.ndarray, k: int, tol: float,
 # --------------------------------------------------------------------------- results
 
 
-def root_sum(per_slice_sq: np.ndarray, exponent: np.ndarray) -> tuple[float, int]:
-    """``sqrt(sum_j x_j 4**e_j)`` as ``(mantissa, power of two)``: no overflow or underflow."""
+def root_sums(rows: np.ndarray, exponent: np.ndarray) -> list[tuple[float, int]]:
+    """``sqrt(sum_j x_j 4**e_j)`` of each row ``x`` as ``(mantissa, power of two)``.
+
+    No overflow or underflow; one pass for several sums over the same slices.
+    """
     top = int(exponent.max())
     with np.errstate(under="ignore"):
-        return float(np.sqrt(np.sum(np.ldexp(per_slice_sq, 2 * (exponent - top))))), top
+        sums = np.sqrt(np.ldexp(rows, 2 * (exponent - top)).sum(axis=1))
+    return [(float(s), top) for s in sums]
 
 
 def to_float(value: tuple[float, int]) -> float:
@@ -514,7 +533,7 @@ def fast_fields(fast: FastSpectra, extra: int, tol: float, rtol: float | None) -
     (then a rank verdict that no proven slice settles reads them at once).
     """
     lazy = _Lazy(fast, extra, tol)
-    norm, distance = root_sum(fast.total, fast.exponent), root_sum(fast.tail, fast.exponent)
+    norm, distance = root_sums(np.stack([fast.total, fast.tail]), fast.exponent)
     relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
     known = bool((fast.ranks >= 0).all())
     if rtol is not None:

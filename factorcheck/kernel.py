@@ -14,6 +14,7 @@ object arrays of :class:`fractions.Fraction`; both are *exact*, and
 
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
@@ -253,15 +254,21 @@ def as_kernel(
     if precision is not None:
         name = _check_precision(precision, exact)
     elif not exact:
-        name = name if name == "bfloat16" else str(data.dtype)  # long double was widened
+        name = name if name == "bfloat16" else _dtype_name(data.dtype)  # long double was widened
     return Kernel(
         data=to_canonical(data, layout),
         layout=layout,
         ndim=array.ndim,
-        dtype=name if exact or name in PRECISIONS else str(data.dtype),
+        dtype=name if exact or name in PRECISIONS else _dtype_name(data.dtype),
         exact=exact,
         exponent=exponent,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype_name(dtype: np.dtype) -> str:
+    """``str(dtype)``, cached: NumPy builds the name afresh each time (4 us)."""
+    return str(dtype)
 
 
 def _check_precision(precision: object, exact: bool) -> str:
@@ -294,7 +301,7 @@ def _to_numpy(kernel: Any) -> tuple[np.ndarray, str]:
     if kind not in "iufO" or (kind == "O" and array.ndim == 0):
         what = f"dtype {array.dtype}" if kind != "O" else type(kernel).__name__
         raise KernelError(f"expected a numeric array, got {what}")
-    return array, name or str(array.dtype)
+    return array, name or _dtype_name(array.dtype)
 
 
 def _detach(obj: Any) -> tuple[Any, str]:

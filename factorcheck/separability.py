@@ -39,7 +39,7 @@ from factorcheck._spectra import (
     fast_fields,
     fast_spectra,
     readonly,
-    root_sum,
+    root_sums,
     scaled,
     to_float,
 )
@@ -287,7 +287,7 @@ def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: Spectra
     else:
         ranks = (sigma > rank_tol * sigma[:, :1]).sum(axis=1)
     tail, total = (sigma[:, d:] ** 2).sum(axis=1), (sigma**2).sum(axis=1)
-    norm, distance = root_sum(total, spectra.exponent), root_sum(tail, spectra.exponent)
+    norm, distance = root_sums(np.stack([total, tail]), spectra.exponent)
     relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
     min_multiplier = int(ranks.max())
     if rtol is not None:
