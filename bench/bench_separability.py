@@ -14,8 +14,10 @@ repeats is reported.  Baselines first, each computing singular values only:
 * factorcheck: ``analyze(K).distance`` for every kernel (dw-pw, multiplier 1).
 
 Extra lines, with no target: (b) on the float32 stack as it is (faster, but
-its distances are only float32-accurate), and, timed once at the end, the
-loop with full U and V (NumPy's default call, the baseline this bench used to
+its distances are only float32-accurate); factorcheck's Gram matrices alone
+(the float64 conversion and the BLAS products, a little over half of
+``analyze``: the floor of this design); and, timed once at the end, the loop
+with full U and V (NumPy's default call, the baseline this bench used to
 quote; it builds n x n matrices and takes minutes).
 
 Targets (issue 12): factorcheck at least 5x faster than the better of (a) and
@@ -35,6 +37,7 @@ import time
 import numpy as np
 
 import factorcheck
+from factorcheck._spectra import grams
 from factorcheck.testing import kernel_with_spectrum
 
 RESNET50_SHAPES = (
@@ -85,6 +88,11 @@ def run_batched(kernels: list[np.ndarray]) -> list[float]:
 def run_batched_float32(kernels: list[np.ndarray]) -> list[float]:
     """Extra: (b) on the float32 stack as it is."""
     return [_tail(np.linalg.svd(_slices(k), compute_uv=False)) ** 0.5 for k in kernels]
+
+
+def run_grams(kernels: list[np.ndarray]) -> list[float]:
+    """Extra: factorcheck's Gram matrices alone (private API), the floor of its design."""
+    return [float(grams(k, "dw-pw")[0, 0, 0]) for k in kernels]
 
 
 def run_full_uv(kernels: list[np.ndarray]) -> list[float]:
@@ -152,6 +160,7 @@ RUNS = [
     ("norm", "(c) one np.linalg.norm pass", run_norm),
     ("factorcheck", "factorcheck.analyze", run_factorcheck),
     ("f32", "extra: (b) on the float32 stack", run_batched_float32),
+    ("grams", "extra: factorcheck's Gram matrices alone", run_grams),
 ]
 #: Timed once, after the others: NumPy's default call builds n x n U matrices (minutes).
 EXTRA_ONCE = ("uv", "extra, timed once: loop svd(A_j), full U, V", run_full_uv)
