@@ -190,6 +190,42 @@ def test_a_certified_interval_is_tight_enough_to_catch_a_wrong_eigenvalue():
     assert not ((low <= exact - 1e-9 * t) & (exact - 1e-9 * t <= high)).any()
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1e-12, 1e-6, 0.01, 0.3, 0.5, 0.9, 0.99, 1.0]),
+                min_size=2, max_size=7),
+       st.sampled_from([1, 3, 9, 16]), st.integers(0, 2**32 - 1))
+def test_the_certified_interval_holds_for_any_spectrum(spectrum, k_extra, seed):
+    """Property: repeated, clustered, zero and tiny eigenvalues; sizes 2..23; never violated."""
+    k = len(spectrum) + k_extra
+    values = np.zeros(k)
+    values[: len(spectrum)] = spectrum
+    values[0] = max(values[0], 1e-3)  # a nonzero matrix
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((2, k, k)))
+    g = q @ (values[:, None] * q.transpose(0, 2, 1))
+    g = (g + g.transpose(0, 2, 1)) / 2
+    t = np.einsum("bii->b", g)
+    _, e = np.frexp(t)
+    g, t = np.ldexp(g, -(e + (e & 1))[:, None, None]), np.ldexp(t, -(e + (e & 1)))
+    with np.errstate(all="ignore"):
+        rho, low, high = _spectra._interval(g, t)
+    exact = _exact_top(g)
+    assert all(lo <= x <= hi for lo, x, hi in zip(low, exact, high, strict=True))
+    assert (low <= rho).all()
+
+
+def test_slices_proven_safe_are_far_from_low_rank_and_near_singular_ones_are_not():
+    """Gershgorin's discs, then Cholesky: every slice accepted has lambda_min above the ratio."""
+    a = np.random.default_rng(11).standard_normal((300, 40, 9))
+    a[:100, :, 0] *= 1e-4  # sigma_min / sigma_max about 1e-4: must not be called safe
+    g = a.transpose(0, 2, 1) @ a
+    t = np.einsum("bii->b", g)
+    g, t = g / t[:, None, None], np.ones(len(g))
+    safe = _spectra._safe(g, t)
+    eigen = np.linalg.eigvalsh(g)
+    assert not safe[:100].any() and safe[100:].all()
+    assert (eigen[safe, 0] > _spectra.GRAM_SAFE_RATIO**2 * eigen[safe, -1]).all()
+
+
 def test_the_squaring_error_bound_grows_as_its_recursion_says():
     assert _spectra._squaring_error(9, 0) == 0.0
     one = 9 * _spectra._gamma(11)
