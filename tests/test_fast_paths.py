@@ -316,3 +316,15 @@ def test_integer_kernels_keep_the_exact_path():
     a = factorcheck.analyze(k)
     assert a.exact and a.criterion == "exact" and a.ranks.tolist() == [2, 1]
     assert not isinstance(a.__dict__["_lazy_singular_values"], _spectra.Deferred)
+
+
+def test_the_numpy_1_fallbacks_give_the_same_numbers(monkeypatch):
+    """vecdot and matvec are NumPy 2 functions; without them einsum and matmul do the same."""
+    k = np.random.default_rng(12).standard_normal((48, 40, 3, 3)).astype(np.float32)
+    with_them = factorcheck.analyze(k)
+    monkeypatch.delattr(np, "vecdot", raising=False)
+    monkeypatch.delattr(np, "matvec", raising=False)
+    assert not hasattr(np, "vecdot") and not hasattr(np, "matvec")
+    without = factorcheck.analyze(k)
+    assert without.distance == pytest.approx(with_them.distance, rel=1e-13)
+    np.testing.assert_allclose(without.singular_values, with_them.singular_values, rtol=1e-12)
