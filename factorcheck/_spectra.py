@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from factorcheck._lazy import Deferred  # also where pickles made before the split look for it
+
 #: Below this ratio sigma_min / sigma_max a slice is recomputed by a direct SVD.
 GRAM_SAFE_RATIO = 1e-3
 #: Slices whose largest singular value lies outside this range are rescaled before the Gram
@@ -560,40 +562,3 @@ def fast_fields(fast: FastSpectra, extra: int, tol: float, rtol: float | None) -
         "energy_kept": readonly(1.0 - fast.tail / np.where(fast.total > 0, fast.total, 1.0)),
         "norm": to_float((norm[0], norm[1] + extra)),
     }
-
-
-# --------------------------------------------------------------------------- lazy fields
-
-
-class Deferred:
-    """A value to compute when first read: ``compute()`` (a picklable callable)."""
-
-    __slots__ = ("compute",)
-
-    def __init__(self, compute: Any) -> None:
-        self.compute = compute
-
-
-class LazyField:
-    """A dataclass field that may be given a :class:`Deferred`, computed on first read.
-
-    Used as the field's default in the class body; the field then has no
-    default (``__get__`` on the class raises ``AttributeError``), keeps its
-    name in :func:`dataclasses.fields`, and works in frozen dataclasses
-    (``__init__`` stores through ``__set__``; later assignment still raises).
-    """
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name, self.slot = name, "_lazy_" + name
-
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        if obj is None:
-            raise AttributeError(self.name)
-        value = obj.__dict__[self.slot]
-        if isinstance(value, Deferred):
-            value = value.compute()
-            obj.__dict__[self.slot] = value
-        return value
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.slot] = value

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factorcheck._spectra import LazyField
+from factorcheck._lazy import LazyField
 from factorcheck.display import Display, Displayable, describe_analysis, describe_factors
 from factorcheck.groups import from_group_slices, per_group_slices
 from factorcheck.kernel import from_canonical, to_canonical

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import factorcheck
 from factorcheck import _spectra, separability
+from factorcheck._lazy import Deferred
 from factorcheck.kernel import as_kernel
 from factorcheck.testing import kernel_with_spectrum, random_separable_kernel
 
@@ -36,8 +37,8 @@ def test_small_kernels_take_the_full_path_by_default(monkeypatch):
     monkeypatch.undo()
     small = factorcheck.analyze(np.random.default_rng(0).standard_normal((8, 8, 3, 3)))
     large = factorcheck.analyze(np.random.default_rng(0).standard_normal((8, 1024, 3, 3)))
-    assert not isinstance(small.__dict__["_lazy_singular_values"], _spectra.Deferred)
-    assert isinstance(large.__dict__["_lazy_singular_values"], _spectra.Deferred)
+    assert not isinstance(small.__dict__["_lazy_singular_values"], Deferred)
+    assert isinstance(large.__dict__["_lazy_singular_values"], Deferred)
 
 
 def svd_spectra(k: np.ndarray, order: str) -> np.ndarray:
@@ -100,8 +101,8 @@ def test_near_rank_one_slices_agree_with_svd(rank, ratio, order, seed):
 def test_lazy_fields_are_deferred_then_cached_and_equal_to_eager():
     k = np.random.default_rng(1).standard_normal((32, 16, 3, 3)).astype(np.float32)
     a = factorcheck.analyze(k)
-    assert isinstance(a.__dict__["_lazy_singular_values"], _spectra.Deferred)
-    assert not isinstance(a.__dict__["_lazy_min_multiplier"], _spectra.Deferred)  # proven: 9
+    assert isinstance(a.__dict__["_lazy_singular_values"], Deferred)
+    assert not isinstance(a.__dict__["_lazy_min_multiplier"], Deferred)  # proven: 9
     copy = pickle.loads(pickle.dumps(a))  # picklable before it is computed
     first = a.singular_values
     assert a.singular_values is first  # cached
@@ -127,7 +128,7 @@ def test_coarse_tolerance_defers_ranks_and_still_decides():
     """float16: tolerance above 1e-3, so the ranks need the full spectrum (computed on demand)."""
     k = np.random.default_rng(2).standard_normal((64, 8, 3, 3)).astype(np.float16)
     a = factorcheck.analyze(k)
-    assert isinstance(a.__dict__["_lazy_ranks"], _spectra.Deferred)
+    assert isinstance(a.__dict__["_lazy_ranks"], Deferred)
     assert_same(a, eager(k))
 
 
@@ -315,7 +316,7 @@ def test_integer_kernels_keep_the_exact_path():
     k[0, 0, 0, 0] += 1
     a = factorcheck.analyze(k)
     assert a.exact and a.criterion == "exact" and a.ranks.tolist() == [2, 1]
-    assert not isinstance(a.__dict__["_lazy_singular_values"], _spectra.Deferred)
+    assert not isinstance(a.__dict__["_lazy_singular_values"], Deferred)
 
 
 def test_the_numpy_1_fallbacks_give_the_same_numbers(monkeypatch):
