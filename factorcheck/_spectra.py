@@ -33,6 +33,7 @@ else the rest.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +50,10 @@ SAFE_RANGE = (1e-140, 1e140)
 GRAM_CHUNK_ENTRIES = 1 << 16
 #: Relative width of the certified interval of a slice's squared distance on the fast path.
 FAST_RTOL = 1e-11
-#: Squarings of each Gram matrix before its largest eigenvalue is certified (``G**1024``).
-#: Of the 3584 fast-path slices of ResNet-50's 3x3 kernels, 166 are left open after 9 and
-#: 46 after 10; a squaring costs about as much as ``eigvalsh`` on 120 of them.
-SQUARINGS = 10
+#: Squarings of each shifted Gram matrix before its largest eigenvalue is certified
+#: (``(G - c I)**256``).  Of the 3776 3x3 slices of ResNet-50's shapes, 302 are left open
+#: after 7, 77 after 8 and 22 after 9; a squaring costs about as much as ``eigvalsh`` on 70.
+SQUARINGS = 8
 #: Unit roundoff of float64.
 _U = 2.0**-53
 #: The fast path takes slices with ``SAFE_RANGE[0]**2 < trace(G) < SAFE_RANGE[1]**2``, narrowed.
@@ -148,55 +149,66 @@ def _stack(data: np.ndarray, order: str, which: Any) -> np.ndarray:
 
 
 def grams(data: np.ndarray, order: str, chunk: int = GRAM_CHUNK_ENTRIES) -> np.ndarray:
-    """Gram matrix of the smaller side of every slice, in float64.
+    """Gram matrix of the smaller side of every slice, in float64, exactly symmetric.
+
+    The average of :func:`_gram_pass`'s matrices and their transposes.
+    """
+    raw = _gram_pass(data, order, chunk)
+    sym = raw + raw.transpose(0, 2, 1)
+    sym *= 0.5
+    return sym
+
+
+def _gram_pass(data: np.ndarray, order: str, chunk: int) -> np.ndarray:
+    """Gram matrices as BLAS gives them: symmetric only up to rounding (column 0 is mirrored).
 
     Slices are converted chunk by chunk into one reused float64 buffer of
     about ``chunk`` entries (no copy of the whole kernel) and multiplied where
     they lie in it (a strided view, which BLAS takes as it is: a transposing
-    copy costs more than it saves).  (Two threads, each with its own buffer,
-    were measured at most 1.3 times faster on this 2-CPU machine, often not
-    at all: not worth a thread pool.)
+    copy costs more than it saves).  Each product is ``A^T A[:, 1:]`` plus the
+    first column's sum of squares: a general product with distinct operands,
+    which OpenBLAS runs about three times faster here than the symmetric
+    rank-k update NumPy picks for ``A^T A``.  (Two threads, each with its own
+    buffer, were measured at most 1.3 times faster on this 2-CPU machine,
+    often not at all: not worth a thread pool.)
     """
     count, rows, taps = _geometry(data.shape, order)
     side = min(rows, taps)
     out = np.empty((count, side, side))
-    step = max(1, chunk // (rows * taps))
-    buffer = np.empty(min(step, count) * rows * taps)
+    step = min(max(1, chunk // (rows * taps)), count)
+    buffer = np.empty(step * rows * taps)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        for start in range(0, count, step):
-            _gram_chunk(data, order, buffer, out, start, min(start + step, count))
-        sym = out + out.transpose(0, 2, 1)
-        sym *= 0.5  # exactly symmetric (it was to rounding)
-    return sym
-
-
-def _gram_chunk(data: np.ndarray, order: str, buffer: np.ndarray, out: np.ndarray,
-                start: int, stop: int) -> None:
-    """:func:`grams` of the slices ``start:stop``, converted through ``buffer``, into ``out``."""
-    _, rows, taps = _geometry(data.shape, order)
-    size = (stop - start) * rows * taps
-    if order == "dw-pw":
-        block = buffer[:size].reshape(rows, stop - start, *data.shape[2:])
-        np.copyto(block, data[:, start:stop])
-        stack = block.reshape(rows, stop - start, taps).transpose(1, 0, 2)
-    else:
-        block = buffer[:size].reshape(stop - start, *data.shape[1:])
-        np.copyto(block, data[start:stop])
-        stack = block.reshape(stop - start, rows, taps)
-    _gram_into(stack if rows >= taps else stack.transpose(0, 2, 1), out[start:stop])
-
-
-def _gram_into(stack: np.ndarray, out: np.ndarray) -> None:
-    """``out = stack^T stack`` for each matrix of a stack (tall: rows >= columns).
-
-    Computed as ``stack^T stack[:, :, 1:]`` plus the first column by symmetry
-    and its corner as a sum of squares: a general product with distinct
-    operands, which OpenBLAS runs about three times faster here than the
-    symmetric rank-k update NumPy picks for ``stack^T stack``.
-    """
-    np.matmul(stack.transpose(0, 2, 1), stack[:, :, 1:], out=out[:, :, 1:])
+        start, views = 0, _chunk_views(buffer, data.shape, order, step)
+        while start < count:
+            stop = min(start + step, count)
+            if stop - start < step:  # the last, shorter chunk
+                views = _chunk_views(buffer, data.shape, order, stop - start)
+            block, left, right, first = views
+            np.copyto(block, data[:, start:stop] if order == "dw-pw" else data[start:stop])
+            np.matmul(left, right, out=out[start:stop, :, 1:])
+            out[start:stop, 0, 0] = _rowdot(first, first)
+            start = stop
     out[:, 1:, 0] = out[:, 0, 1:]
-    out[:, 0, 0] = _rowdot(stack[:, :, 0], stack[:, :, 0])
+    return out
+
+
+def _chunk_views(buffer: np.ndarray, shape: tuple[int, ...], order: str,
+                 length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Views of ``buffer`` for a chunk of ``length`` slices: ``(block, A^T, A[:, 1:], A[:, 0])``.
+
+    ``block`` takes the kernel's entries as they lie (``K[:, j0:j1]`` or
+    ``K[i0:i1]``); ``A`` is each slice's tall matrix.
+    """
+    _, rows, taps = _geometry(shape, order)
+    size = length * rows * taps
+    if order == "dw-pw":
+        block = buffer[:size].reshape(rows, length, *shape[2:])
+        stack = block.reshape(rows, length, taps).transpose(1, 0, 2)
+    else:
+        block = buffer[:size].reshape(length, *shape[1:])
+        stack = block.reshape(length, rows, taps)
+    tall = stack if rows >= taps else stack.transpose(0, 2, 1)
+    return block, tall.transpose(0, 2, 1), tall[:, :, 1:], tall[:, :, 0]
 
 
 def _rowdot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -207,9 +219,8 @@ def _rowdot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _matvec(a: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``a @ v`` for stacks of matrices and vectors (:func:`numpy.matvec` where NumPy has it)."""
-    matvec = getattr(np, "matvec", None)
-    return matvec(a, v) if matvec else (a @ v[..., None])[..., 0]
+    """``a @ v`` for stacks of matrices and vectors (``matmul``: faster here than ``matvec``)."""
+    return (a @ v[..., None])[..., 0]
 
 
 # --------------------------------------------------------------------------- certificates
@@ -259,8 +270,9 @@ def _shifted(gram: np.ndarray, shift: np.ndarray, sign: float) -> np.ndarray:
 
 def _rayleigh(gram: np.ndarray, power: np.ndarray) -> np.ndarray:
     """Rayleigh quotient of each ``gram`` at the column of ``power`` with the largest diagonal."""
-    column = np.einsum("bii->bi", power).argmax(axis=1)
-    v = power[np.arange(len(power)), :, column]
+    count, k = power.shape[:2]
+    column = power.reshape(count, k * k)[:, :: k + 1].argmax(axis=1)
+    v = power[np.arange(count), :, column]
     return _rowdot(v, _matvec(gram, v)) / _rowdot(v, v)
 
 
@@ -269,8 +281,10 @@ def _squaring_error(k: int, squarings: int) -> float:
 
     With ``P_{j+1} = fl(P_j P_j)``, ``|E_j| <= gamma_k |P_j| |P_j|``, so
     ``||E_j||_2 <= ||E_j||_F <= gamma_k ||P_j||_F**2 <= k gamma_k ||P_j||_2**2``
-    (underflow adds at most ``k**2 2**-1074``, far below that: between two
-    rescalings ``||P_j||_2 >= (4k)**-16``; ``gamma_{k+2}`` absorbs it).  As
+    (underflow adds at most ``k**2 2**-1074``, far below that: every power
+    squared has ``||P_j||_2 >= 2**-400``, by the rescalings of
+    :func:`_interval`; ``gamma_{k+2}`` absorbs it.  A shifted ``P_0 = G - c
+    I`` smaller than that is covered by the slack ``high`` adds).  As
     ``G**(2**(j+1)) = (G**(2**j))**2``, the relative error ``f_j`` of step ``j``
     obeys ``f_{j+1} <= 2 f_j + f_j**2 + k gamma (1 + f_j)**2``, from ``f_0 =
     0``.  Scaling by exact powers of two changes nothing.
@@ -281,74 +295,116 @@ def _squaring_error(k: int, squarings: int) -> float:
     return f
 
 
-def _top_eigenvalue(gram: np.ndarray, trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _top_eigenvalue(gram: np.ndarray, trace: np.ndarray,
+                    shift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Largest eigenvalue of each Gram matrix and whether it is certified (see :func:`_interval`).
 
     A slice is certified when its interval is narrower than ``FAST_RTOL`` of
     its squared distance ``trace - lambda_1``; the value returned is the
     Rayleigh quotient.  The others are left to ``eigvalsh`` by the caller.
     """
-    rho, low, high = _interval(gram, trace)
+    rho, low, high = _interval(gram, trace, shift)
     return rho, high - low + 2 * _U * trace <= FAST_RTOL * (trace - high)
 
 
-def _interval(gram: np.ndarray, trace: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _gershgorin(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, top)`` of each matrix: Gershgorin's lower bound of ``lambda_min``, ``min_i (2
+    g_ii - sum_j |g_ij|)`` (as computed: off by rounding), and the largest diagonal entry."""
+    count, k = gram.shape[:2]
+    rows = (np.abs(gram).reshape(count * k, k) @ np.ones(k)).reshape(count, k).T
+    diagonal = gram.reshape(count, k * k)[:, :: k + 1].T  # (k, count): fast reductions
+    return (2 * diagonal - rows).min(axis=0), diagonal.max(axis=0)
+
+
+def _shift(lower: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """The shift ``c`` of the squarings: ``0.45 d + 0.55 max(l, 0)`` (see :func:`_gershgorin`).
+
+    ``l`` bounds ``lambda_min`` from below and the largest diagonal entry ``d
+    <= lambda_1``, so ``c - lambda_min <= (9/11) (lambda_1 - c)``: ``lambda_1
+    - c`` stays the dominant eigenvalue of ``G - c I`` by a fixed ratio, while
+    ``lambda_2 - c`` shrinks against it (ResNet-50's 3x3 slices: 8 squarings
+    leave about as many slices open as 10 without the shift).  Rounding in
+    ``c`` is harmless: the bounds of :func:`_interval` hold for any shift.
+    """
+    return 0.45 * top + 0.55 * np.maximum(lower, 0.0)
+
+
+def _interval(gram: np.ndarray, trace: np.ndarray,
+              shift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rho, low, high)``: a Rayleigh quotient and certified bounds of each ``lambda_1``.
 
-    ``P = G**(2**s)`` by ``s = SQUARINGS`` repeated squarings (traces in
-    [0.25, 1): nothing overflows; every 4 squarings the power is scaled by an
-    exact power of two ``2**-e``, so nothing underflows either, and the
-    exponents are kept).  Then, for each slice:
+    ``H = G - c I`` (``c`` = ``shift``, by default :func:`_shift`'s), then ``P =
+    H**(2**s)`` by ``s = SQUARINGS`` repeated squarings (traces in [0.25, 1):
+    nothing overflows; after the first squaring, and again before any power
+    could fall below ``2**-400``, the power is scaled by an exact power of
+    two ``2**-e``, so nothing underflows either, and the exponents are kept:
+    for ``k <= 110`` once is enough).  Then, for each slice:
 
-    * the Rayleigh quotient ``rho`` at the column of ``P`` with the largest
-      diagonal is a lower bound of ``lambda_1``, up to its rounding, at most
-      ``gamma_{3k+2} trace`` (``|v^T G v|`` errs by ``gamma_{2k} |v|^T |G| |v|
-      <= gamma_{2k} trace ||v||**2``, as ``|g_ij| <= sqrt(g_ii g_jj)``; the
-      division by ``v^T v`` adds ``gamma_{k+1} rho``);
-    * ``lambda_1**(2**s) = ||G**(2**s)||_2 <= ||P||_F / (1 - f_s)`` (see
-      :func:`_squaring_error`), an upper bound that is within ``(k - 1)
-      (lambda_2 / lambda_1)**(2**(s+1)) / 2**(s+1)`` of ``lambda_1`` once the
-      iteration has converged, plus about ``f_s / 2**s``, i.e. 1e-14.
+    * the Rayleigh quotient ``rho`` of ``G`` at the column of ``P`` with the
+      largest diagonal is a lower bound of ``lambda_1``, up to its rounding,
+      at most ``gamma_{3k+2} trace`` (``|v^T G v|`` errs by ``gamma_{2k}
+      |v|^T |G| |v| <= gamma_{2k} trace ||v||**2``, as ``|g_ij| <= sqrt(g_ii
+      g_jj)``; the division by ``v^T v`` adds ``gamma_{k+1} rho``);
+    * ``max_i |lambda_i(H)|**(2**s) = ||H**(2**s)||_2 <= ||P||_F / (1 -
+      f_s)`` (see :func:`_squaring_error`), so ``lambda_1 <= c + x``, ``x``
+      that bound's root: an upper bound that is within ``(k - 1) (|lambda_2 -
+      c| / (lambda_1 - c))**(2**(s+1)) / 2**(s+1)`` of ``lambda_1`` once the
+      iteration has converged, plus about ``f_s / 2**s``, i.e. 1e-14.  The
+      shift is subtracted with rounding ``<= u |g_ii - c| <= u trace`` (``0
+      <= c <= trace``), which ``high`` adds, with as much again: when
+      ``||H||_2 < 2**-400`` (the only case where the first squaring could
+      lose to underflow), ``lambda_1 <= c + ||H||_2`` is below ``high``
+      whatever ``P`` is, as ``x >= 0``.
 
-    Both bounds hold for the Gram matrices as computed; nothing else is
-    assumed (no convergence, no gap), so an unconverged slice only gets a
-    wide interval.
+    Both bounds hold for the Gram matrices as computed and any shift; nothing
+    else is assumed (no convergence, no gap), so an unconverged slice only
+    gets a wide interval.
     """
     count, k = gram.shape[:2]
-    power = gram @ gram
-    spare = np.empty_like(power)
-    exponent: Any = 0.0  # G**(2**s) = power * 2**exponent at the end, up to rounding
-    for step in range(1, SQUARINGS):  # power is G**(2**step) here
-        if step % 4 == 0:
+    if shift is None:
+        shift = _shift(*_gershgorin(gram))
+    spare = gram.copy()
+    spare.reshape(count, k * k)[:, :: k + 1] -= shift[:, None]
+    power = spare @ spare
+    exponent: Any = 0.0  # H**(2**s) = power * 2**exponent at the end, up to rounding
+    reach, last = 400 / np.log2(2 * k), 1  # see the renormalization below
+    for step in range(1, SQUARINGS):  # power is H**(2**step) here
+        if step == 1 or 2 ** (step - last) > reach:
+            # Trace into [0.5, 1), so ||P||_2 >= 1/(2k), and squared powers of it stay above
+            # 2**-400 for 2**m <= reach: underflow cannot matter (see _squaring_error).
             _, e = np.frexp(np.einsum("bii->b", power))
             np.ldexp(power, -e[:, None, None], out=power)
             exponent = exponent + e * 2.0 ** (SQUARINGS - step)  # each squaring left doubles it
+            last = step
         np.matmul(power, power, out=spare)
         power, spare = spare, power
     rho = _rayleigh(gram, power)
     flat = power.reshape(count, k * k)
-    half_log = 0.5 * np.log2(_rowdot(flat, flat))  # log2 ||P||_F, rounded
+    with np.errstate(divide="ignore"):  # P = 0 (G = c I): x = 0
+        half_log = 0.5 * np.log2(_rowdot(flat, flat))  # log2 ||P||_F, rounded
     loss = -0.5 * np.log2(1 - _gamma(k * k)) - np.log2(1 - _squaring_error(k, SQUARINGS))
-    high = np.exp2((half_log + exponent + loss) / 2**SQUARINGS)
-    high *= 1 + 4 * _U * (8 + (np.abs(half_log) + np.abs(exponent)) / 2**SQUARINGS)
+    x = np.exp2((half_log + exponent + loss) / 2**SQUARINGS)
+    x *= 1 + 4 * _U * (8 + (np.fmin(np.abs(half_log), 2048) + np.abs(exponent)) / 2**SQUARINGS)
+    high = (shift + x) * (1 + 2 * _U) + 2 * _U * trace
     return rho, np.maximum(rho - _gamma(3 * k + 2) * trace, 0.0), high
 
 
-def _safe(gram: np.ndarray, trace: np.ndarray) -> np.ndarray:
+def _safe(gram: np.ndarray, trace: np.ndarray, lower: np.ndarray | None = None) -> np.ndarray:
     """Whether ``lambda_min >= GRAM_SAFE_RATIO**2 lambda_1`` is proven (then no SVD is needed).
 
     Proven when ``lambda_min > c = 1.01 GRAM_SAFE_RATIO**2 trace + gamma_{k+1}
     trace``: eigenvalues computed later from ``G`` then stay above the ratio.
-    Gershgorin's discs prove it for diagonally dominant matrices at the cost
-    of one pass (``2 g_ii - sum_j |g_ij|``, less the rounding of the sums, is
-    a lower bound of ``lambda_min``); for the others a Cholesky of ``G - c I``
-    that succeeds proves it.
+    Gershgorin's discs (``lower``, by default :func:`_gershgorin`'s) prove it
+    for diagonally dominant matrices at no further cost: less ``2 (k + 2)**2
+    u trace``, which exceeds the rounding of ``2 g_ii - sum_j |g_ij|`` (each
+    ``|g_ij| <= trace``), ``lower`` bounds ``lambda_min``.  For the others a
+    Cholesky of ``G - c I`` that succeeds proves it.
     """
-    count, k = gram.shape[:2]
+    k = gram.shape[1]
+    if lower is None:
+        lower = _gershgorin(gram)[0]
     shift = (1.01 * GRAM_SAFE_RATIO**2 + _gamma(k)) * trace
-    rows = (np.abs(gram).reshape(count * k, k) @ np.ones(k)).reshape(count, k)  # sum_j |g_ij|
-    disc = (2 * np.einsum("bii->bi", gram) - rows).min(axis=1)
-    safe = disc - (k + 2) * _U * rows.max(axis=1) > shift
+    safe = lower - 2 * (k + 2) ** 2 * _U * trace > shift
     rest = np.flatnonzero(~safe)
     if len(rest):
         safe[rest] = positive_definite(_shifted(gram[rest], shift[rest], 1.0))
@@ -363,11 +419,12 @@ class FullSpectrum:
 
     Rows ``pending`` of ``sigma`` are filled from the Gram matrices
     ``gram[which]`` (scaled as ``exponent`` says), which were proven far from
-    low rank (no SVD needed).
+    low rank (no SVD needed).  ``sigma=None`` means every row is pending and
+    ``gram`` holds every slice's matrix, in order.
     """
 
-    def __init__(self, sigma: np.ndarray, exponent: np.ndarray, pending: np.ndarray,
-                 gram: np.ndarray, which: np.ndarray) -> None:
+    def __init__(self, sigma: np.ndarray | None, exponent: np.ndarray, pending: np.ndarray | None,
+                 gram: np.ndarray, which: np.ndarray | None) -> None:
         self._sigma, self._exponent, self._pending = sigma, exponent, pending
         self._gram: np.ndarray | None = gram
         self._which = which
@@ -376,8 +433,11 @@ class FullSpectrum:
     def spectra(self) -> Spectra:
         """The :class:`Spectra` of every slice."""
         if self._spectra is None:
-            if len(self._pending) and self._gram is not None:
+            if self._sigma is None and self._gram is not None:
+                self._sigma = _gram_values(self._gram)
+            elif self._pending is not None and len(self._pending) and self._gram is not None:
                 self._sigma[self._pending] = _gram_values(self._gram[self._which])
+            assert self._sigma is not None
             self._spectra, self._gram = Spectra(self._sigma, self._exponent), None
         return self._spectra
 
@@ -387,16 +447,21 @@ class FastSpectra:
     """What the fast path knows at once about a kernel's slices.
 
     ``total`` and ``tail`` are each slice's squared norm and squared distance
-    to rank one, times ``4**exponent``; ``ranks`` is -1 where only the full
-    spectrum can tell; ``beyond`` says some slice is proven to have rank > 1
-    under the tolerance; ``full`` gives the full spectra on demand.
+    to rank one, times ``4**exponent``, and ``kept`` is ``1 - tail / total``
+    (1 for zero slices); ``ranks`` is -1 where only the full spectrum can
+    tell, and ``ranks_known`` says none is; ``beyond`` says some slice is
+    proven to have rank > 1 under the tolerance; ``finite`` that no number is
+    NaN or infinite; ``full`` gives the full spectra on demand.
     """
 
     total: np.ndarray
     tail: np.ndarray
     exponent: np.ndarray
+    kept: np.ndarray
     ranks: np.ndarray
+    ranks_known: bool
     beyond: bool
+    finite: bool
     full: FullSpectrum
 
 
@@ -405,48 +470,71 @@ def fast_spectra(data: np.ndarray, order: str, tol: float,
     """Squared norms and distances to rank one of every slice, certified (see the module doc).
 
     ``tol`` is the rank tolerance (``sigma_k > tol sigma_1`` counts).  Each
-    Gram matrix in the plain range is scaled in place by an exact power of two
+    Gram matrix in the plain range is scaled by an exact power of two
     ``4**-h`` that brings its trace into [0.25, 1); ``h`` is its slice's
-    exponent.
+    exponent.  The common case (every slice plain, safe and certified) costs
+    a fixed number of NumPy calls; the others add the full path's work for
+    the slices concerned.
     """
-    gram = grams(data, order, chunk)
-    count, k = gram.shape[:2]
-    trace = np.einsum("bii->b", gram)
-    plain = (trace > _TRACE_RANGE[0]) & (trace < _TRACE_RANGE[1])
-    every = bool(plain.all())
-    idx = np.arange(count) if every else np.flatnonzero(plain)
-    g, t = (gram, trace) if every else (gram[idx], trace[idx])
-    half = (np.frexp(t)[1] + 1) // 2  # trace * 4**-half is in [0.25, 1)
-    scale = np.ldexp(1.0, -2 * half)
-    g *= scale[:, None, None]  # exact: powers of two
-    t = t * scale
+    raw = _gram_pass(data, order, chunk)
+    count, k = raw.shape[:2]
     with np.errstate(all="ignore"):
-        safe = _safe(g, t)
+        trace = np.einsum("bii->b", raw)
+        plain = (trace > _TRACE_RANGE[0]) & (trace < _TRACE_RANGE[1])
+        ordinary = None if plain.all() else np.flatnonzero(plain)
+        if ordinary is not None:
+            raw, trace = raw[ordinary], trace[ordinary]
+        half = (np.frexp(trace)[1] + 1) // 2  # trace * 4**-half is in [0.25, 1)
+        g = raw + raw.transpose(0, 2, 1)  # twice the Gram matrix, exactly symmetric
+        g *= np.ldexp(0.5, -2 * half)[:, None, None]  # exact: powers of two
+        t = np.ldexp(trace, -2 * half)
+        lower, top = _gershgorin(g)
+        safe = _safe(g, t, lower)
         every_safe = bool(safe.all())
-        rho, accepted = _top_eigenvalue(*((g, t) if every_safe else (g[safe], t[safe])))
-    fast = accepted if every_safe else _scatter(safe, accepted)
-    sigma, exponent = np.full((count, k), np.nan), np.zeros(count, dtype=np.int64)
+        shift = _shift(lower, top)
+        if every_safe:
+            rho, fast = _top_eigenvalue(g, t, shift)
+        else:
+            rho, fast = np.zeros(len(g)), np.zeros(len(g), dtype=bool)
+            rho[safe], fast[safe] = _top_eigenvalue(g[safe], t[safe], shift[safe])
+        unsettled = np.flatnonzero(safe & ~fast)  # lambda_1 too close to lambda_2: eigvalsh
+        if len(unsettled):
+            rho[unsettled] = np.linalg.eigvalsh(g[unsettled])[:, -1]
+            fast[unsettled] = True
+        tail = t - rho
+        length = max(_geometry(data.shape, order)[1:])
+        beyond = bool(_proven_beyond_one(t[fast], rho[fast], k, tol, length).any())
+    rank = k if tol < GRAM_SAFE_RATIO else -1
+    if ordinary is None and every_safe and bool(fast.all()):  # the common case
+        exponent = half.astype(np.int64)
+        return FastSpectra(t, tail, exponent, 1.0 - tail / t, np.full(count, rank), rank >= 0,
+                           beyond or rank > 1, True, FullSpectrum(None, exponent, None, g, None))
+    return _mixed(data, order, tol, g, t, tail, half, ordinary, safe, fast, rank, beyond)
+
+
+def _mixed(data: np.ndarray, order: str, tol: float, g: np.ndarray, t: np.ndarray,
+           tail: np.ndarray, half: np.ndarray, ordinary: np.ndarray | None, safe: np.ndarray,
+           fast: np.ndarray, rank: int, beyond: bool) -> FastSpectra:
+    """:func:`fast_spectra` when some slices are out of the plain range, unsafe or uncertified."""
+    count, k = _geometry(data.shape, order)[0], g.shape[1]
+    idx = np.arange(count) if ordinary is None else ordinary
+    exponent = np.zeros(count, dtype=np.int64)
     exponent[idx] = half
+    sigma = np.full((count, k), np.nan)
+    total, full_tail = np.empty(count), np.empty(count)
+    ranks = np.full(count, rank, dtype=np.int64)
+    pending = idx[fast]
+    total[pending], full_tail[pending] = t[fast], tail[fast]
     known = _known_spectra(data, order, sigma, exponent, idx, g, safe & ~fast, ~safe)
-    total, tail = np.empty(count), np.empty(count)
-    if known.any():
-        total[known] = (sigma[known] ** 2).sum(axis=1)
-        tail[known] = (sigma[known, 1:] ** 2).sum(axis=1)
-    ranks = np.full(count, k if tol < GRAM_SAFE_RATIO else -1, dtype=np.int64)
+    total[known] = (sigma[known] ** 2).sum(axis=1)
+    full_tail[known] = (sigma[known, 1:] ** 2).sum(axis=1)
     ranks[known] = (sigma[known] > tol * sigma[known, :1]).sum(axis=1)
-    top, pending = rho[accepted], idx[fast]
-    total[pending], tail[pending] = t[fast], t[fast] - top
-    length = max(_geometry(data.shape, order)[1:])
-    beyond = _proven_beyond_one(t[fast], top, k, tol, length)
-    full = FullSpectrum(sigma, exponent, pending, g, fast)
-    return FastSpectra(total, tail, exponent, ranks, bool(beyond.any()), full)
-
-
-def _scatter(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """A boolean array shaped like ``mask``: ``values`` where ``mask`` is set, False elsewhere."""
-    out = np.zeros(len(mask), dtype=bool)
-    out[mask] = values
-    return out
+    with np.errstate(all="ignore"):
+        kept = 1.0 - full_tail / np.where(total > 0, total, 1.0)
+        finite = bool(np.isfinite(total).all() and np.isfinite(full_tail).all())
+    return FastSpectra(total, full_tail, exponent, kept, ranks, bool((ranks >= 0).all()),
+                       beyond or bool((ranks > 1).any()), finite,
+                       FullSpectrum(sigma, exponent, pending, g, fast))
 
 
 def _known_spectra(data: np.ndarray, order: str, sigma: np.ndarray, exponent: np.ndarray,
@@ -498,14 +586,16 @@ def root_sums(rows: np.ndarray, exponent: np.ndarray) -> list[tuple[float, int]]
     """
     top = int(exponent.max())
     with np.errstate(under="ignore"):
-        sums = np.sqrt(np.ldexp(rows, 2 * (exponent - top)).sum(axis=1))
+        sums = np.sqrt(rows @ np.ldexp(1.0, (2 * (exponent - top)).astype(np.int32)))
     return [(float(s), top) for s in sums]
 
 
 def to_float(value: tuple[float, int]) -> float:
     """``mantissa * 2**power`` (inf or 0 past float64's range)."""
-    with np.errstate(over="ignore", under="ignore"):
-        return float(np.ldexp(value[0], value[1]))
+    try:
+        return math.ldexp(value[0], value[1])
+    except OverflowError:
+        return math.copysign(math.inf, value[0])
 
 
 def readonly(array: np.ndarray) -> np.ndarray:
@@ -544,13 +634,13 @@ def fast_fields(fast: FastSpectra, extra: int, tol: float, rtol: float | None) -
     lazy = _Lazy(fast, extra, tol)
     norm, distance = root_sums(np.stack([fast.total, fast.tail]), fast.exponent)
     relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
-    known = bool((fast.ranks >= 0).all())
     if rtol is not None:
         criterion, tolerance, separable = "rtol", rtol, relative <= rtol
-    elif fast.beyond or (fast.ranks > 1).any():
+    elif fast.beyond:
         criterion, tolerance, separable = "rank", tol, False
     else:
         criterion, tolerance, separable = "rank", tol, lazy.min_multiplier() <= 1
+    known = fast.ranks_known
     return {
         "separable": bool(separable),
         "criterion": criterion,
@@ -560,6 +650,6 @@ def fast_fields(fast: FastSpectra, extra: int, tol: float, rtol: float | None) -
         "min_multiplier": int(fast.ranks.max()) if known else Deferred(lazy.min_multiplier),
         "distance": to_float((distance[0], distance[1] + extra)),
         "relative_distance": float(relative),
-        "energy_kept": readonly(1.0 - fast.tail / np.where(fast.total > 0, fast.total, 1.0)),
+        "energy_kept": readonly(fast.kept),
         "norm": to_float((norm[0], norm[1] + extra)),
     }

@@ -31,13 +31,17 @@ RTOL_DISTANCE = 1e-9
 def fast_path_for_every_size(monkeypatch):
     """Small kernels normally take the full path (faster there); here they take the fast one."""
     monkeypatch.setattr(separability, "_FAST_MIN_GRAM_ENTRIES", 0)
+    monkeypatch.setattr(separability, "_FAST_MIN_SLICES", 0)
 
 
 def test_small_kernels_take_the_full_path_by_default(monkeypatch):
     monkeypatch.undo()
-    small = factorcheck.analyze(np.random.default_rng(0).standard_normal((8, 8, 3, 3)))
-    large = factorcheck.analyze(np.random.default_rng(0).standard_normal((8, 1024, 3, 3)))
+    rng = np.random.default_rng(0)
+    small = factorcheck.analyze(rng.standard_normal((8, 8, 3, 3)))
+    few = factorcheck.analyze(rng.standard_normal((64, 3, 7, 7)))  # enough entries, 3 slices
+    large = factorcheck.analyze(rng.standard_normal((8, 1024, 3, 3)))
     assert not isinstance(small.__dict__["_lazy_singular_values"], Deferred)
+    assert not isinstance(few.__dict__["_lazy_singular_values"], Deferred)
     assert isinstance(large.__dict__["_lazy_singular_values"], Deferred)
 
 
@@ -242,10 +246,11 @@ def test_a_slice_power_iteration_cannot_settle_falls_back_to_eigvalsh(monkeypatc
     t = np.einsum("bii->b", g)
     _, accepted = _spectra._top_eigenvalue(g / t[:, None, None], np.ones(len(g)))
     assert not accepted.any()
-    calls, real = [], _spectra._gram_values
-    monkeypatch.setattr(_spectra, "_gram_values", lambda g: calls.append(len(g)) or real(g))
+    calls, real = [], np.linalg.eigvalsh
+    monkeypatch.setattr(np.linalg, "eigvalsh", lambda g: calls.append(len(g)) or real(g))
     a = factorcheck.analyze(k)
     assert calls == [4]  # all four slices took eigvalsh at once
+    assert isinstance(a.__dict__["_lazy_singular_values"], Deferred)  # the rest stays lazy
     assert a.distance == pytest.approx(svd_distance(k, "dw-pw"), rel=RTOL_DISTANCE)
 
 
