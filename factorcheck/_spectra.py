@@ -33,6 +33,7 @@ else the rest.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -165,10 +166,13 @@ def _gram_pass(data: np.ndarray, order: str, chunk: int) -> np.ndarray:
     Slices are converted chunk by chunk into one reused float64 buffer of
     about ``chunk`` entries (no copy of the whole kernel) and multiplied where
     they lie in it (a strided view, which BLAS takes as it is: a transposing
-    copy costs more than it saves).  Each product is ``A^T A[:, 1:]`` plus the
-    first column's sum of squares: a general product with distinct operands,
+    copy costs more than it saves).  Each product is ``A[:, :k-1]^T A[:, 1:]``
+    (every entry above the diagonal, and all but its ends) plus the first and
+    last columns' sums of squares: a general product with distinct operands,
     which OpenBLAS runs about three times faster here than the symmetric
-    rank-k update NumPy picks for ``A^T A``.  (Two threads, each with its own
+    rank-k update NumPy picks for ``A^T A``, and ``(k-1) x (k-1)`` rather than
+    ``k x (k-1)``, which fits its 4 x 8 blocks for 3x3 taps (a quarter
+    faster).  (Two threads, each with its own
     buffer, were measured at most 1.3 times faster on this 2-CPU machine,
     often not at all: not worth a thread pool.)
     """
@@ -183,22 +187,22 @@ def _gram_pass(data: np.ndarray, order: str, chunk: int) -> np.ndarray:
             stop = min(start + step, count)
             if stop - start < step:  # the last, shorter chunk
                 views = _chunk_views(buffer, data.shape, order, stop - start)
-            block, left, right, first = views
+            block, left, right, first, final = views
             np.copyto(block, data[:, start:stop] if order == "dw-pw" else data[start:stop])
-            np.matmul(left, right, out=out[start:stop, :, 1:])
+            np.matmul(left, right, out=out[start:stop, : side - 1, 1:])
             out[start:stop, 0, 0] = _rowdot(first, first)
+            out[start:stop, side - 1, side - 1] = _rowdot(final, final)
             start = stop
     out[:, 1:, 0] = out[:, 0, 1:]
+    out[:, side - 1, : side - 1] = out[:, : side - 1, side - 1]
     return out
 
 
 def _chunk_views(buffer: np.ndarray, shape: tuple[int, ...], order: str,
-                 length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Views of ``buffer`` for a chunk of ``length`` slices: ``(block, A^T, A[:, 1:], A[:, 0])``.
-
-    ``block`` takes the kernel's entries as they lie (``K[:, j0:j1]`` or
-    ``K[i0:i1]``); ``A`` is each slice's tall matrix.
-    """
+                 length: int) -> tuple[np.ndarray, ...]:
+    """Views of ``buffer`` for a chunk of ``length`` slices: ``block`` takes the kernel's entries
+    as they lie (``K[:, j0:j1]`` or ``K[i0:i1]``); then, with ``A`` each slice's tall matrix of
+    ``k`` columns, ``A[:, :k-1]^T``, ``A[:, 1:]``, ``A[:, 0]`` and ``A[:, k-1]``."""
     _, rows, taps = _geometry(shape, order)
     size = length * rows * taps
     if order == "dw-pw":
@@ -208,7 +212,8 @@ def _chunk_views(buffer: np.ndarray, shape: tuple[int, ...], order: str,
         block = buffer[:size].reshape(length, *shape[1:])
         stack = block.reshape(length, rows, taps)
     tall = stack if rows >= taps else stack.transpose(0, 2, 1)
-    return block, tall.transpose(0, 2, 1), tall[:, :, 1:], tall[:, :, 0]
+    left = tall[:, :, : tall.shape[2] - 1].transpose(0, 2, 1)
+    return block, left, tall[:, :, 1:], tall[:, :, 0], tall[:, :, -1]
 
 
 def _rowdot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -269,10 +274,12 @@ def _shifted(gram: np.ndarray, shift: np.ndarray, sign: float) -> np.ndarray:
 
 
 def _rayleigh(gram: np.ndarray, power: np.ndarray) -> np.ndarray:
-    """Rayleigh quotient of each ``gram`` at the column of ``power`` with the largest diagonal."""
+    """Rayleigh quotient of each ``gram`` at the row of ``power`` with the largest diagonal entry.
+
+    (Any vector gives a lower bound; ``power`` need not be exactly symmetric.)
+    """
     count, k = power.shape[:2]
-    column = power.reshape(count, k * k)[:, :: k + 1].argmax(axis=1)
-    v = power[np.arange(count), :, column]
+    v = power[np.arange(count), power.reshape(count, k * k)[:, :: k + 1].argmax(axis=1)]
     return _rowdot(v, _matvec(gram, v)) / _rowdot(v, v)
 
 
@@ -303,17 +310,23 @@ def _top_eigenvalue(gram: np.ndarray, trace: np.ndarray,
     its squared distance ``trace - lambda_1``; the value returned is the
     Rayleigh quotient.  The others are left to ``eigvalsh`` by the caller.
     """
-    rho, low, high = _interval(gram, trace, shift)
-    return rho, high - low + 2 * _U * trace <= FAST_RTOL * (trace - high)
+    k = gram.shape[1]
+    rho, high = _bounds(gram, trace, shift)
+    # high - low + 2 u trace, with low = rho - gamma_{3k+2} trace (its clipping at 0 only
+    # narrows the interval, so leaving it out is the stricter test)
+    width = high - rho + (_gamma(3 * k + 2) + 2 * _U) * trace
+    return rho, width <= FAST_RTOL * (trace - high)
 
 
 def _gershgorin(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(lower, top)`` of each matrix: Gershgorin's lower bound of ``lambda_min``, ``min_i (2
     g_ii - sum_j |g_ij|)`` (as computed: off by rounding), and the largest diagonal entry."""
     count, k = gram.shape[:2]
-    rows = (np.abs(gram).reshape(count * k, k) @ np.ones(k)).reshape(count, k).T
-    diagonal = gram.reshape(count, k * k)[:, :: k + 1].T  # (k, count): fast reductions
-    return (2 * diagonal - rows).min(axis=0), diagonal.max(axis=0)
+    flat = gram.reshape(count, k * k)
+    diagonal = flat[:, :: k + 1]
+    rows = (np.abs(flat).reshape(count * k, k) @ np.ones(k)).reshape(count, k)
+    # reductions over the first axis of contiguous (k, count) arrays are the fast ones
+    return (2 * diagonal - rows).T.copy().min(axis=0), diagonal.T.copy().max(axis=0)
 
 
 def _shift(lower: np.ndarray, top: np.ndarray) -> np.ndarray:
@@ -360,6 +373,13 @@ def _interval(gram: np.ndarray, trace: np.ndarray,
     else is assumed (no convergence, no gap), so an unconverged slice only
     gets a wide interval.
     """
+    rho, high = _bounds(gram, trace, shift)
+    return rho, np.maximum(rho - _gamma(3 * gram.shape[1] + 2) * trace, 0.0), high
+
+
+def _bounds(gram: np.ndarray, trace: np.ndarray,
+            shift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(rho, high)`` of :func:`_interval` (``low`` is ``rho`` less its rounding)."""
     count, k = gram.shape[:2]
     if shift is None:
         shift = _shift(*_gershgorin(gram))
@@ -367,12 +387,12 @@ def _interval(gram: np.ndarray, trace: np.ndarray,
     spare.reshape(count, k * k)[:, :: k + 1] -= shift[:, None]
     power = spare @ spare
     exponent: Any = 0.0  # H**(2**s) = power * 2**exponent at the end, up to rounding
-    reach, last = 400 / np.log2(2 * k), 1  # see the renormalization below
+    reach, last = 400 / math.log2(2 * k), 1  # see the renormalization below
     for step in range(1, SQUARINGS):  # power is H**(2**step) here
         if step == 1 or 2 ** (step - last) > reach:
             # Trace into [0.5, 1), so ||P||_2 >= 1/(2k), and squared powers of it stay above
             # 2**-400 for 2**m <= reach: underflow cannot matter (see _squaring_error).
-            _, e = np.frexp(np.einsum("bii->b", power))
+            e = np.frexp(np.einsum("bii->b", power))[1]
             np.ldexp(power, -e[:, None, None], out=power)
             exponent = exponent + e * 2.0 ** (SQUARINGS - step)  # each squaring left doubles it
             last = step
@@ -381,12 +401,20 @@ def _interval(gram: np.ndarray, trace: np.ndarray,
     rho = _rayleigh(gram, power)
     flat = power.reshape(count, k * k)
     with np.errstate(divide="ignore"):  # P = 0 (G = c I): x = 0
-        half_log = 0.5 * np.log2(_rowdot(flat, flat))  # log2 ||P||_F, rounded
-    loss = -0.5 * np.log2(1 - _gamma(k * k)) - np.log2(1 - _squaring_error(k, SQUARINGS))
-    x = np.exp2((half_log + exponent + loss) / 2**SQUARINGS)
-    x *= 1 + 4 * _U * (8 + (np.fmin(np.abs(half_log), 2048) + np.abs(exponent)) / 2**SQUARINGS)
-    high = (shift + x) * (1 + 2 * _U) + 2 * _U * trace
-    return rho, np.maximum(rho - _gamma(3 * k + 2) * trace, 0.0), high
+        log_norm = np.log2(_rowdot(flat, flat))  # log2 ||P||_F**2, rounded
+    n = 2**SQUARINGS
+    x = np.exp2((0.5 * log_norm + exponent) / n + _loss(k, SQUARINGS))
+    # Rounding of log2, exp2 and the sums above: 4 u (8 + (|log2 ||P||_F| + |exponent|) / n),
+    # with |log2 ||P||_F| <= 540 (0 < ||P||_F**2 < 2**1080; for P = 0, x = 0 anyway).
+    x *= (1 + 4 * _U * (8 + 540 / n)) + (4 * _U / n) * np.abs(exponent)
+    return rho, (shift + x) * (1 + 2 * _U) + 2 * _U * trace
+
+
+@functools.cache
+def _loss(k: int, squarings: int) -> float:
+    """``log2`` of how much rounding may have shrunk ``||P||_F``, over ``2**squarings``."""
+    loss = -0.5 * math.log2(1 - _gamma(k * k)) - math.log2(1 - _squaring_error(k, squarings))
+    return loss / 2**squarings
 
 
 def _safe(gram: np.ndarray, trace: np.ndarray, lower: np.ndarray | None = None) -> np.ndarray:
