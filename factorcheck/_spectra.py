@@ -443,8 +443,8 @@ def _safe(gram: np.ndarray, trace: np.ndarray, lower: np.ndarray | None = None) 
         lower = _gershgorin(gram)[0]
     shift = (1.01 * GRAM_SAFE_RATIO**2 + _gamma(k)) * trace
     safe = lower - 2 * (k + 2) ** 2 * _U * trace > shift
-    rest = np.flatnonzero(~safe)
-    if len(rest):
+    if not safe.all():
+        rest = np.flatnonzero(~safe)
         safe[rest] = positive_definite(_shifted(gram[rest], shift[rest], 1.0))
     return safe
 
@@ -518,9 +518,9 @@ def fast_spectra(data: np.ndarray, order: str, tol: float,
     count, k = raw.shape[:2]
     with np.errstate(all="ignore"):
         trace = np.einsum("bii->b", raw)
-        plain = (trace > _TRACE_RANGE[0]) & (trace < _TRACE_RANGE[1])
-        ordinary = None if plain.all() else np.flatnonzero(plain)
-        if ordinary is not None:
+        ordinary = None  # every slice is in the plain range (NaN is not)
+        if not (trace.min() > _TRACE_RANGE[0] and trace.max() < _TRACE_RANGE[1]):
+            ordinary = np.flatnonzero((trace > _TRACE_RANGE[0]) & (trace < _TRACE_RANGE[1]))
             raw, trace = raw[ordinary], trace[ordinary]
         half = (np.frexp(trace)[1] + 1) // 2  # trace * 4**-half is in [0.25, 1)
         g = raw + raw.transpose(0, 2, 1)  # twice the Gram matrix, exactly symmetric
@@ -535,18 +535,22 @@ def fast_spectra(data: np.ndarray, order: str, tol: float,
         else:
             rho, fast = np.zeros(len(g)), np.zeros(len(g), dtype=bool)
             rho[safe], fast[safe] = _top_eigenvalue(g[safe], t[safe], shift[safe])
-        unsettled = np.flatnonzero(safe & ~fast)  # lambda_1 too close to lambda_2: eigvalsh
-        if len(unsettled):
+        if not (every_safe and fast.all()):  # lambda_1 too close to lambda_2: eigvalsh
+            unsettled = np.flatnonzero(safe & ~fast)
             rho[unsettled] = np.linalg.eigvalsh(g[unsettled])[:, -1]
             fast[unsettled] = True
         tail = t - rho
+    rank = k if tol < GRAM_SAFE_RATIO else -1  # safe slices have full rank under a fine tol
+    beyond = rank > 1 and (every_safe or bool(safe.any()))  # a safe slice has rank k then
+    if not beyond:
         length = max(_geometry(data.shape, order)[1:])
-        beyond = bool(_proven_beyond_one(t[fast], rho[fast], k, tol, length).any())
-    rank = k if tol < GRAM_SAFE_RATIO else -1
+        with np.errstate(all="ignore"):
+            beyond = bool(_proven_beyond_one(t[fast], rho[fast], k, tol, length).any())
     if ordinary is None and every_safe and bool(fast.all()):  # the common case
         exponent = half.astype(np.int64)
-        return FastSpectra(t, tail, exponent, 1.0 - tail / t, np.full(count, rank), rank >= 0,
-                           beyond or rank > 1, True, FullSpectrum(None, exponent, None, g, None))
+        ranks = np.full(count, rank, dtype=np.int64)
+        return FastSpectra(t, tail, exponent, 1.0 - tail / t, ranks, rank >= 0,
+                           beyond, True, FullSpectrum(None, exponent, None, g, None))
     return _mixed(data, order, tol, g, t, tail, half, ordinary, safe, fast, rank, beyond)
 
 
@@ -617,15 +621,15 @@ def _proven_beyond_one(trace: np.ndarray, rho: np.ndarray, k: int, tol: float,
 # --------------------------------------------------------------------------- results
 
 
-def root_sums(rows: np.ndarray, exponent: np.ndarray) -> list[tuple[float, int]]:
+def root_sums(rows: Any, exponent: np.ndarray) -> list[tuple[float, int]]:
     """``sqrt(sum_j x_j 4**e_j)`` of each row ``x`` as ``(mantissa, power of two)``.
 
-    No overflow or underflow; one pass for several sums over the same slices.
+    No overflow or underflow; the weights ``4**(e_j - max e)`` are computed once.
     """
     top = int(exponent.max())
     with np.errstate(under="ignore"):
-        sums = np.sqrt(rows @ np.ldexp(1.0, (2 * (exponent - top)).astype(np.int32)))
-    return [(float(s), top) for s in sums]
+        weights = np.ldexp(1.0, (2 * (exponent - top)).astype(np.int32))
+    return [(math.sqrt(float(row @ weights)), top) for row in rows]
 
 
 def to_float(value: tuple[float, int]) -> float:
@@ -670,7 +674,7 @@ def fast_fields(fast: FastSpectra, extra: int, tol: float, rtol: float | None) -
     (then a rank verdict that no proven slice settles reads them at once).
     """
     lazy = _Lazy(fast, extra, tol)
-    norm, distance = root_sums(np.stack([fast.total, fast.tail]), fast.exponent)
+    norm, distance = root_sums((fast.total, fast.tail), fast.exponent)
     relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
     if rtol is not None:
         criterion, tolerance, separable = "rtol", rtol, relative <= rtol
@@ -684,7 +688,7 @@ def fast_fields(fast: FastSpectra, extra: int, tol: float, rtol: float | None) -
         "criterion": criterion,
         "tolerance": tolerance,
         "singular_values": Deferred(lazy.singular_values),
-        "ranks": readonly(fast.ranks.astype(np.int64)) if known else Deferred(lazy.ranks),
+        "ranks": readonly(fast.ranks.copy()) if known else Deferred(lazy.ranks),
         "min_multiplier": int(fast.ranks.max()) if known else Deferred(lazy.min_multiplier),
         "distance": to_float((distance[0], distance[1] + extra)),
         "relative_distance": float(relative),

@@ -290,7 +290,7 @@ def _verdict(k: Kernel, order: str, d: int, rtol: float | None, spectra: Spectra
     else:
         ranks = (sigma > rank_tol * sigma[:, :1]).sum(axis=1)
     tail, total = (sigma[:, d:] ** 2).sum(axis=1), (sigma**2).sum(axis=1)
-    norm, distance = root_sums(np.stack([total, tail]), spectra.exponent)
+    norm, distance = root_sums((total, tail), spectra.exponent)
     relative = distance[0] / norm[0] if norm[0] > 0 else 0.0
     min_multiplier = int(ranks.max())
     if rtol is not None:
