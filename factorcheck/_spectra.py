@@ -384,7 +384,7 @@ def _interval(gram: np.ndarray, trace: np.ndarray,
     gets a wide interval.
     """
     rho, high = _bounds(gram, trace, shift)
-    return rho, np.maximum(rho - _gamma(3 * gram.shape[1] + 2) * trace, 0.0), high
+    return rho, np.fmax(rho - _gamma(3 * gram.shape[1] + 2) * trace, 0.0), high  # NaN: P = 0
 
 
 def _bounds(gram: np.ndarray, trace: np.ndarray,

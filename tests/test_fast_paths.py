@@ -218,6 +218,46 @@ def test_the_certified_interval_holds_for_any_spectrum(spectrum, k_extra, seed):
     assert (low <= rho).all()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1e-9, 0.01, 0.3, 0.5, 0.9, 1.0]), min_size=2, max_size=9),
+       st.sampled_from(["zero", "gershgorin", "lambda_min", "middle", "lambda_1", "above",
+                        "trace"]),
+       st.integers(0, 2**32 - 1))
+def test_the_certified_interval_holds_for_any_shift(spectrum, where, seed):
+    """The bounds hold whatever the shift: at an eigenvalue, past lambda_1, or G = c I exactly."""
+    values = np.array(spectrum, dtype=float)
+    values[0] = max(values[0], 1e-3)
+    k = len(values)
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((2, k, k)))
+    g = q @ (values[:, None] * q.transpose(0, 2, 1))
+    g = (g + g.transpose(0, 2, 1)) / 2
+    g[1] = np.eye(k) * values[0]  # G = c I for the shift at lambda_1: P = 0
+    t = np.einsum("bii->b", g)
+    g, t = g / t[:, None, None], np.ones(2)
+    exact_mp = _exact_top(g)
+    exact = np.array([float(e) for e in exact_mp])
+    lower, top = _spectra._gershgorin(g)
+    shift = {"zero": np.zeros(2), "gershgorin": _spectra._shift(lower, top),
+             "lambda_min": np.linalg.eigvalsh(g)[:, 0], "middle": exact / 2, "lambda_1": exact,
+             "above": exact * 1.5, "trace": t}[where]
+    with np.errstate(all="ignore"):
+        rho, low, high = _spectra._interval(g, t, shift)
+    assert all(lo <= x <= hi for lo, x, hi in zip(low, exact_mp, high, strict=True))
+    assert ((low <= rho) | np.isnan(rho)).all()  # NaN: the power vanished (G = c I)
+
+
+def test_the_shift_keeps_lambda_1_dominant_and_gershgorin_bounds_lambda_min():
+    """c - lambda_min <= (9/11)(lambda_1 - c), so the squarings converge to lambda_1's vector."""
+    for seed in range(5):
+        a = np.random.default_rng(seed).standard_normal((200, 40, 9)) * [1, 2, 3, 1, 1, 1, 5, 1, 1]
+        g = a.transpose(0, 2, 1) @ a
+        lower, top = _spectra._gershgorin(g)
+        shift, eigen = _spectra._shift(lower, top), np.linalg.eigvalsh(g)
+        assert (lower <= eigen[:, 0] * (1 + 1e-12)).all()
+        assert (top <= eigen[:, -1] * (1 + 1e-12)).all()
+        assert (shift - eigen[:, 0] <= 9 / 11 * (eigen[:, -1] - shift) * (1 + 1e-9)).all()
+
+
 def test_slices_proven_safe_are_far_from_low_rank_and_near_singular_ones_are_not():
     """Gershgorin's discs, then Cholesky: every slice accepted has lambda_min above the ratio."""
     a = np.random.default_rng(11).standard_normal((300, 40, 9))
@@ -307,10 +347,18 @@ def test_power_of_two_scaling_is_exact(exponent):
 
 @pytest.mark.parametrize("order", list(factorcheck.ORDERS))
 @pytest.mark.parametrize("chunk", [1, 50, 1 << 16])
-def test_gram_chunks_give_the_same_matrices(order, chunk):
-    k = np.random.default_rng(10).standard_normal((7, 5, 2, 3)).astype(np.float32)
+@pytest.mark.parametrize("shape", [(7, 5, 2, 3), (4, 3, 1, 1), (5, 3, 1, 2), (2, 3, 3, 3)])
+def test_gram_chunks_give_the_same_matrices(order, chunk, shape):
+    """Every side (1, 2, 5, 6; tall or wide slices): the corners and mirrored ends are right."""
+    k = np.random.default_rng(10).standard_normal(shape).astype(np.float32)
     whole = _spectra.grams(k, order, chunk=1 << 20)
     np.testing.assert_allclose(_spectra.grams(k, order, chunk=chunk), whole, rtol=1e-14)
+    x = np.asarray(k, dtype=np.float64)
+    a = (x.transpose(1, 0, 2, 3) if order == "dw-pw" else x).reshape(len(whole), -1,
+                                                                      shape[2] * shape[3])
+    direct = a.transpose(0, 2, 1) @ a if a.shape[1] >= a.shape[2] else a @ a.transpose(0, 2, 1)
+    np.testing.assert_allclose(whole, direct, rtol=1e-13, atol=1e-13 * np.abs(direct).max())
+    np.testing.assert_array_equal(whole, whole.transpose(0, 2, 1))
     slices = svd_spectra(k, order)
     np.testing.assert_allclose(np.sqrt(np.sort(np.linalg.eigvalsh(whole), axis=1)[:, ::-1]),
                                slices, rtol=1e-9, atol=1e-12)
