@@ -15,7 +15,7 @@ repeats is reported.  Baselines first, each computing singular values only:
 
 Extra lines, with no target: (b) on the float32 stack as it is (faster, but
 its distances are only float32-accurate); factorcheck's Gram matrices alone
-(the float64 conversion and the BLAS products, a little over half of
+(the float64 conversion and the BLAS products, more than half of
 ``analyze``: the floor of this design); and, timed once at the end, the loop
 with full U and V (NumPy's default call, the baseline this bench used to
 quote; it builds n x n matrices and takes minutes).

