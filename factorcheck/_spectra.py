@@ -345,7 +345,7 @@ def _mixed(data: np.ndarray, order: str, tol: float, g: np.ndarray, t: np.ndarra
     ranks = np.full(count, rank, dtype=np.int64)
     pending = idx[fast]
     total[pending], full_tail[pending] = t[fast], tail[fast]
-    known = _known_spectra(data, order, sigma, exponent, idx, g, safe & ~fast, ~safe)
+    known = _known_spectra(data, order, sigma, exponent, idx, ~safe)  # safe: all in fast
     total[known] = (sigma[known] ** 2).sum(axis=1)
     full_tail[known] = (sigma[known, 1:] ** 2).sum(axis=1)
     ranks[known] = (sigma[known] > tol * sigma[known, :1]).sum(axis=1)
@@ -358,20 +358,16 @@ def _mixed(data: np.ndarray, order: str, tol: float, g: np.ndarray, t: np.ndarra
 
 
 def _known_spectra(data: np.ndarray, order: str, sigma: np.ndarray, exponent: np.ndarray,
-                   ordinary: np.ndarray, gram: np.ndarray, eigen: np.ndarray,
-                   svd: np.ndarray) -> np.ndarray:
+                   ordinary: np.ndarray, svd: np.ndarray) -> np.ndarray:
     """Fill the rows of ``sigma``/``exponent`` the fast path does not take; return which those are.
 
-    ``ordinary`` indexes the slices in the plain range, ``gram`` their scaled
-    Gram matrices; of them, ``eigen`` marks those proven safe for the Gram
-    eigenvalues and ``svd`` those that may be near low rank (direct SVD of the
-    slice, exponent 0).  The slices out of the plain range get the whole
-    treatment of :func:`chunk_spectrum` (scaling by powers of two).
+    ``ordinary`` indexes the slices in the plain range; of them, ``svd`` marks
+    those that may be near low rank (direct SVD of the slice, exponent 0).
+    The slices out of the plain range get the whole treatment of
+    :func:`chunk_spectrum` (scaling by powers of two).
     """
     known = np.ones(len(sigma), dtype=bool)
-    known[ordinary] = eigen | svd
-    if eigen.any():
-        sigma[ordinary[eigen]] = _gram_values(gram[eigen])
+    known[ordinary] = svd
     if svd.any():
         rows = ordinary[svd]
         sigma[rows] = np.linalg.svd(_stack(data, order, rows), compute_uv=False)

@@ -246,7 +246,7 @@ def _raise_not_finite(kernel: Any, k: Kernel, layout: str) -> None:
 
 
 def _fast_pays(k: Kernel, order: str) -> bool:
-    """Whether the fast path's fixed cost (about 0.1 ms) is repaid: enough slices and entries."""
+    """Whether the fast path's fixed cost (about 0.25 ms) is repaid: enough slices and entries."""
     n, m, kh, kw = k.shape
     count, rows = (m, n) if order == "dw-pw" else (n, m)
     return count >= _FAST_MIN_SLICES and count * min(rows, kh * kw) ** 2 >= _FAST_MIN_GRAM_ENTRIES
