@@ -41,7 +41,7 @@ _U = 2.0**-53
 
 def _rowdot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``sum(x * y)`` along the last axis: :func:`numpy.vecdot` (NumPy 2), which takes strided
-    rows through BLAS (20 times faster than ``einsum`` on a Gram chunk's first column)."""
+    rows through BLAS (20 times faster than ``einsum`` on strided rows)."""
     vecdot = getattr(np, "vecdot", None)
     return vecdot(x, y) if vecdot else np.einsum("...i,...i->...", x, y)
 
@@ -172,9 +172,9 @@ def _interval(gram: np.ndarray, trace: np.ndarray,
     nothing overflows; after the first squaring, and again before any power
     could fall below ``2**-400``, the power is scaled by an exact power of
     two ``2**-e``, so nothing underflows either, and the exponents are kept:
-    for ``k <= 110`` once is enough).  Then, for each slice:
+    for ``k <= 38`` once is enough).  Then, for each slice:
 
-    * the Rayleigh quotient ``rho`` of ``G`` at the column of ``P`` with the
+    * the Rayleigh quotient ``rho`` of ``G`` at the row of ``P`` with the
       largest diagonal is a lower bound of ``lambda_1``, up to its rounding,
       at most ``gamma_{3k+2} trace`` (``|v^T G v|`` errs by ``gamma_{2k}
       |v|^T |G| |v| <= gamma_{2k} trace ||v||**2``, as ``|g_ij| <= sqrt(g_ii

@@ -246,6 +246,24 @@ def test_the_certified_interval_holds_for_any_shift(spectrum, where, seed):
     assert ((low <= np.fmax(rho, 0.0)) | np.isnan(rho)).all()  # NaN: P vanished (G = c I)
 
 
+@pytest.mark.parametrize("k", [41, 49])
+def test_wide_gram_matrices_are_renormalized_twice_and_stay_certified(k):
+    """k > 38 (7x7 taps): a second rescaling keeps every squared power above 2**-400."""
+    a = np.random.default_rng(k).standard_normal((2, 3 * k, k))
+    g = a.transpose(0, 2, 1) @ a
+    t = np.einsum("bii->b", g)
+    g, t = g / t[:, None, None], np.ones(2)
+    assert 2 ** (_certify.SQUARINGS - 2) > 400 / np.log2(2 * k)  # the second rescaling happens
+    mpmath.mp.dps = 30
+    exact = [max(mpmath.eigsy(mpmath.matrix(m.tolist()), eigvals_only=True)) for m in g]
+    _, low, high = _certify._interval(g, t)
+    assert all(lo <= e <= hi for lo, e, hi in zip(low, exact, high, strict=True))
+    assert (high - low < 1e-12 * t).all()  # and narrow: converged, no underflow lost
+    kernel = np.random.default_rng(k).standard_normal((64, 40, 7, 7)).astype(np.float32)
+    a = factorcheck.analyze(kernel)
+    assert a.distance == pytest.approx(svd_distance(kernel, "dw-pw"), rel=RTOL_DISTANCE)
+
+
 def test_the_shift_keeps_lambda_1_dominant_and_gershgorin_bounds_lambda_min():
     """c - lambda_min <= (9/11)(lambda_1 - c), so the squarings converge to lambda_1's vector."""
     for seed in range(5):
