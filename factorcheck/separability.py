@@ -69,9 +69,11 @@ _CERTIFY_RATIO = 1e-8
 #: Slices are processed in chunks of about this many entries (bounds the float64 copies).
 _CHUNK_ENTRIES = 1 << 22
 #: Kernels with fewer Gram entries (slices x side**2) or fewer slices than these take the full
-#: path at once: it is faster there.  Measured (float32, the two paths side by side): 64
+#: path at once, and so do slices of side 1 (1x1 kernels: the Gram matrix is its own
+#: eigenvalue): it is faster there.  Measured (float32, the two paths side by side): 64
 #: slices of 3x3 taps (5184 entries) 0.9 times the full path's time; 48 of them (3888)
-#: 1.04 times; 64 slices of 2x2 taps (4096) 1.03 times; 3 slices of 7x7 taps 1.36 times.
+#: 1.04 times; 64 slices of 2x2 taps (4096) 1.03 times; 3 slices of 7x7 taps 1.36 times;
+#: 8192 slices of side 1, 1.57 times; 600 slices of 1x3 taps, 0.81 times.
 _FAST_MIN_GRAM_ENTRIES = 5000
 _FAST_MIN_SLICES = 32
 
@@ -249,7 +251,8 @@ def _fast_pays(k: Kernel, order: str) -> bool:
     """Whether the fast path's fixed cost (about 0.25 ms) is repaid: enough slices and entries."""
     n, m, kh, kw = k.shape
     count, rows = (m, n) if order == "dw-pw" else (n, m)
-    return count >= _FAST_MIN_SLICES and count * min(rows, kh * kw) ** 2 >= _FAST_MIN_GRAM_ENTRIES
+    side = min(rows, kh * kw)
+    return side > 1 and count >= _FAST_MIN_SLICES and count * side**2 >= _FAST_MIN_GRAM_ENTRIES
 
 
 def _rank_tolerance(k: Kernel, order: str) -> float:

@@ -39,9 +39,10 @@ def test_small_kernels_take_the_full_path_by_default(monkeypatch):
     rng = np.random.default_rng(0)
     small = factorcheck.analyze(rng.standard_normal((8, 8, 3, 3)))
     few = factorcheck.analyze(rng.standard_normal((64, 3, 7, 7)))  # enough entries, 3 slices
+    pointwise = factorcheck.analyze(rng.standard_normal((8, 8192, 1, 1)))  # side 1
     large = factorcheck.analyze(rng.standard_normal((8, 1024, 3, 3)))
-    assert not isinstance(small.__dict__["_lazy_singular_values"], Deferred)
-    assert not isinstance(few.__dict__["_lazy_singular_values"], Deferred)
+    for full in (small, few, pointwise):
+        assert not isinstance(full.__dict__["_lazy_singular_values"], Deferred)
     assert isinstance(large.__dict__["_lazy_singular_values"], Deferred)
 
 
