@@ -71,7 +71,8 @@ class Analysis(Displayable):
     -----
     Lazy fields: for float kernels and multiplier 1 (with at least
     ``_FAST_MIN_SLICES`` slices and ``_FAST_MIN_GRAM_ENTRIES`` Gram entries,
-    in :mod:`factorcheck.separability`, and not 1x1), :func:`analyze` decides from
+    in :mod:`factorcheck.separability`, and slices of at least 2 rows and
+    columns), :func:`analyze` decides from
     the largest eigenvalue of each slice's Gram matrix (certified, see the
     README), and ``singular_values`` is computed on first read, then
     cached; ``ranks`` and ``min_multiplier`` too when the certificates leave
