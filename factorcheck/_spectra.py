@@ -47,6 +47,7 @@ from factorcheck._certify import (
     FAST_RTOL,
     GRAM_SAFE_RATIO,
     _gershgorin,
+    _rowdot,
     _safe,
     _shift,
     _top_eigenvalue,
@@ -162,7 +163,8 @@ def grams(data: np.ndarray, order: str, chunk: int = GRAM_CHUNK_ENTRIES) -> np.n
 
 
 def _gram_pass(data: np.ndarray, order: str, chunk: int) -> np.ndarray:
-    """Gram matrices as BLAS gives them: symmetric only up to rounding (column 0 is mirrored).
+    """Gram matrices as BLAS gives them: symmetric only up to rounding (the first column and the
+    last row are mirrored).
 
     Slices are converted chunk by chunk into one reused float64 buffer of
     about ``chunk`` entries (no copy of the whole kernel) and multiplied where
@@ -173,9 +175,9 @@ def _gram_pass(data: np.ndarray, order: str, chunk: int) -> np.ndarray:
     which OpenBLAS runs about three times faster here than the symmetric
     rank-k update NumPy picks for ``A^T A``, and ``(k-1) x (k-1)`` rather than
     ``k x (k-1)``, which fits its 4 x 8 blocks for 3x3 taps (a quarter
-    faster).  (Two threads, each with its own
-    buffer, were measured at most 1.3 times faster on this 2-CPU machine,
-    often not at all: not worth a thread pool.)
+    faster).  (Two threads, each with its own buffer, were measured at most
+    1.3 times faster on this 2-CPU machine, often not at all: not worth a
+    thread pool.)
     """
     count, rows, taps = _geometry(data.shape, order)
     side = min(rows, taps)
@@ -192,7 +194,7 @@ def _gram_pass(data: np.ndarray, order: str, chunk: int) -> np.ndarray:
             block, left, right, ends = views
             np.copyto(block, data[:, start:stop] if order == "dw-pw" else data[start:stop])
             np.matmul(left, right, out=out[start:stop, : side - 1, 1:])
-            _column_squares(ends, corners[start:stop])
+            corners[start:stop] = _rowdot(ends, ends)  # the columns' sums of squares
             start = stop
     out[:, 1:, 0] = out[:, 0, 1:]
     out[:, side - 1, : side - 1] = out[:, : side - 1, side - 1]
@@ -203,7 +205,7 @@ def _chunk_views(buffer: np.ndarray, shape: tuple[int, ...], order: str,
                  length: int) -> tuple[np.ndarray, ...]:
     """Views of ``buffer`` for a chunk of ``length`` slices: ``block`` takes the kernel's entries
     as they lie (``K[:, j0:j1]`` or ``K[i0:i1]``); then, with ``A`` each slice's tall matrix of
-    ``k`` columns, ``A[:, :k-1]^T``, ``A[:, 1:]`` and ``A``'s first and last columns."""
+    ``k`` columns, ``A[:, :k-1]^T``, ``A[:, 1:]`` and ``A``'s first and last columns (as rows)."""
     _, rows, taps = _geometry(shape, order)
     size = length * rows * taps
     if order == "dw-pw":
@@ -214,17 +216,8 @@ def _chunk_views(buffer: np.ndarray, shape: tuple[int, ...], order: str,
         stack = block.reshape(length, rows, taps)
     tall = stack if rows >= taps else stack.transpose(0, 2, 1)
     k = tall.shape[2]
-    ends = tall[:, :, :: max(k - 1, 1)]
+    ends = tall[:, :, :: max(k - 1, 1)].transpose(0, 2, 1)
     return block, tall[:, :, : k - 1].transpose(0, 2, 1), tall[:, :, 1:], ends
-
-
-def _column_squares(x: np.ndarray, out: np.ndarray) -> None:
-    """``out[b, j] = sum_i x[b, i, j]**2``: one :func:`numpy.vecdot` over strided columns."""
-    vecdot = getattr(np, "vecdot", None)
-    if vecdot:
-        vecdot(x, x, axis=1, out=out)
-    else:
-        out[...] = np.einsum("bij,bij->bj", x, x)
 
 
 # --------------------------------------------------------------------------- the fast path
